@@ -1,0 +1,161 @@
+import fs from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { recordAudit } from "../audit/audit-log.js";
+import { loadConfig } from "../config.js";
+import { openDatabase } from "../db/database.js";
+import { migrate } from "../db/migrations.js";
+import { AppError } from "../errors.js";
+import { formatIssue, importProducts } from "../inventory/import-products.js";
+import { runLowStockCheck } from "../inventory/low-stock.js";
+import { openRuntime, type Runtime } from "../runtime.js";
+import { serveUntilSignalled } from "../serve.js";
+import { runDemo } from "./demo.js";
+
+const USAGE = `davus: background work for the Davus backend
+
+Usage:
+  davus serve                          serve HTTP (the default; same as npm start)
+  davus migrate                        bring the database schema up to date
+  davus products import FILE.csv       upsert products by SKU (all or nothing)
+        [--partial]                    import the good records, report the bad ones
+  davus check-stock                    run the low-stock check now and send the digests
+  davus drain [--budget SECONDS]       run due jobs until none is left or the budget is spent
+  davus jobs retry ID                  put a dead job back in the queue
+  davus demo                           the demo (npm run demo)
+
+Configuration comes from the environment; see .env.example.`;
+
+type Print = (line: string) => void;
+
+export async function runCli(
+  argv: string[],
+  print: Print = (line) => process.stdout.write(`${line}\n`),
+): Promise<number> {
+  const [command = "serve", ...rest] = argv;
+  if (command === "help" || command === "--help" || command === "-h") {
+    print(USAGE);
+    return 0;
+  }
+  if (command === "serve") {
+    await serveUntilSignalled();
+    return -1;
+  }
+  if (command === "demo") return runDemo();
+
+  const config = loadConfig();
+  if (command === "migrate") {
+    const database = openDatabase(config.database);
+    try {
+      const result = await migrate(database);
+      print(
+        result.applied.length > 0
+          ? `Applied ${result.applied.join(", ")} to ${database.label}.`
+          : `${database.label} is up to date (${result.current}).`,
+      );
+      return 0;
+    } finally {
+      await database.close();
+    }
+  }
+
+  const runtime = await openRuntime({ config, jobs: { timerMs: 0 } });
+  try {
+    return await runCommand(runtime, command, rest, print);
+  } finally {
+    await runtime.close(5_000);
+  }
+}
+
+async function runCommand(
+  runtime: Runtime,
+  command: string,
+  args: string[],
+  print: Print,
+): Promise<number> {
+  const { jobs, clock, config, database } = runtime;
+
+  if (command === "products" && args[0] === "import") {
+    const { values, positionals } = parseArgs({
+      args: args.slice(1),
+      options: { partial: { type: "boolean" } },
+      allowPositionals: true,
+    });
+    const file = positionals[0];
+    if (!file) throw new AppError("usage", "Name the CSV file: davus products import FILE.csv");
+    const csv = await fs.readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+      throw new AppError(
+        "file_unreadable",
+        `Cannot read ${file}: ${error.code === "ENOENT" ? "no such file" : error.message}.`,
+      );
+    });
+    const result = await importProducts(database.db, csv, {
+      clock,
+      partial: values.partial === true,
+    });
+    for (const issue of result.issues) print(`${file}: ${formatIssue(issue)}`);
+    if (!result.applied) {
+      print(
+        `${file}: ${result.issues.length} problem(s); nothing was imported. Fix them, or pass --partial to import the good records.`,
+      );
+      return 1;
+    }
+    recordAudit(jobs, "inventory.import-products", {
+      file,
+      rows: result.rows,
+      inserted: result.inserted,
+      updated: result.updated,
+      skipped: result.skipped,
+    });
+    print(
+      `${file}: ${result.inserted} inserted, ${result.updated} updated${result.skipped > 0 ? `, ${result.skipped} skipped` : ""}.`,
+    );
+    return result.skipped > 0 ? 1 : 0;
+  }
+
+  if (command === "check-stock") {
+    const result = await runLowStockCheck({
+      jobs,
+      clock,
+      recipients: config.lowStockAlertEmails,
+      trigger: "cli",
+    });
+    print(
+      `${result.lowProducts} low products; digests sent ${result.emailsSent}, already sent ${result.emailsAlreadySent}, pending ${result.emailsPending}, failed ${result.emailsFailed}.`,
+    );
+    for (const delivery of result.deliveries.filter((d) => d.error))
+      print(`  ${delivery.to}: ${delivery.error}`);
+    return result.emailsPending + result.emailsFailed > 0 ? 1 : 0;
+  }
+
+  if (command === "drain") {
+    const { values } = parseArgs({ args, options: { budget: { type: "string" } } });
+    const budgetSeconds = Number(values.budget ?? 25);
+    if (!Number.isFinite(budgetSeconds) || budgetSeconds <= 0) {
+      throw new AppError(
+        "usage",
+        `--budget expects a number of seconds above 0, got "${values.budget}".`,
+      );
+    }
+    const result = await jobs.drain({ budgetMs: budgetSeconds * 1000, trigger: "cli" });
+    const { counts } = result;
+    print(
+      `succeeded ${counts.succeeded}, failed ${counts.failed}, dead ${counts.dead}, remaining ${result.remaining}.`,
+    );
+    return counts.failed + counts.dead > 0 ? 1 : 0;
+  }
+
+  if (command === "jobs" && args[0] === "retry") {
+    const id = Number(args[1]);
+    if (!Number.isInteger(id) || id <= 0)
+      throw new AppError(
+        "usage",
+        `Name the job by its id: davus jobs retry ID (got "${args[1] ?? ""}").`,
+      );
+    const job = await jobs.retry(id);
+    print(`Job ${job.id} (${job.task}) is queued again.`);
+    return 0;
+  }
+
+  print(`davus: unknown command "${[command, ...args].join(" ")}"\n\n${USAGE}`);
+  return 2;
+}

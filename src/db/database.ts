@@ -1,0 +1,121 @@
+import fs from "node:fs";
+import path from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import type { DatabaseConfig } from "../config.js";
+import type { Schema } from "./schema.js";
+
+export type Engine = "sqlite" | "postgres";
+
+export interface Database {
+  db: Kysely<Schema>;
+  engine: Engine;
+  /** A short description for logs and `/health/`, without credentials. */
+  label: string;
+  /** Answers when the database does; throws otherwise. */
+  ping(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** Connections in the PostgreSQL pool; small hosted databases allow few. */
+  poolSize?: number;
+  /** Longest a single PostgreSQL statement may run, in milliseconds. */
+  statementTimeoutMs?: number;
+}
+
+// pg returns int8 (bigint, used for every time column) and numeric as strings by default.
+// Times fit a double for another 285,000 years, so parse them as numbers, per pool rather
+// than through pg's global parser table, which other code in the process may rely on.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const pgTypes = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format ?? "text");
+  },
+};
+
+/** Open the configured database. Nothing is created in it until migrations run. */
+export function openDatabase(config: DatabaseConfig, options: DatabaseOptions = {}): Database {
+  if (config.engine === "sqlite") return openSqlite(config.path);
+  return openPostgres(config.url, options);
+}
+
+function openSqlite(file: string): Database {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
+  const connection = new SqliteDatabase(file);
+
+  // WAL lets readers go on while a writer commits; NORMAL sync is durable across a process
+  // crash in WAL mode (only a power loss can drop the last commits).
+  connection.pragma("journal_mode = WAL");
+  connection.pragma("synchronous = NORMAL");
+  connection.pragma("busy_timeout = 5000");
+  connection.pragma("foreign_keys = ON");
+
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: connection }) });
+  let closed = false;
+  return {
+    db,
+    engine: "sqlite",
+    label: `sqlite:${file}`,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+function openPostgres(url: string, options: DatabaseOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    types: pgTypes,
+  });
+
+  // An idle client whose connection drops emits 'error' on the pool; without a listener
+  // that would crash the process. The pool discards the client and opens a new one.
+  pool.on("error", () => {});
+
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    db,
+    engine: "postgres",
+    label: describePostgresUrl(url),
+    async ping(timeoutMs = 5_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([sql`select 1`.execute(db), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+/** `postgres://host:port/name`, without the user name or password. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `postgres://${parsed.hostname}${parsed.port ? `:${parsed.port}` : ""}${parsed.pathname}`;
+  } catch {
+    return "postgres://(unparsable URL)";
+  }
+}

@@ -1,0 +1,146 @@
+import { recordAudit } from "../audit/audit-log.js";
+import type { Clock } from "../clock.js";
+import { AppError } from "../errors.js";
+import type { JobEngine, RunTriggerName } from "../jobs/engine.js";
+import { SEND_MAIL_TASK } from "../mail/send-mail-task.js";
+import { renderLowStockDigest } from "../mail/templates/low-stock-digest.js";
+import { findLowStock } from "./products.js";
+
+/** The zone whose calendar day a digest belongs to: the shop's, in Brazil. */
+export const SHOP_TIME_ZONE = "America/Sao_Paulo";
+
+export interface LowStockCheckOptions {
+  jobs: JobEngine;
+  clock: Clock;
+  recipients: string[];
+  /** What this digest is for; one digest per recipient and period. Default: the shop's date. */
+  period?: string;
+  budgetMs?: number;
+  trigger?: RunTriggerName;
+}
+
+export interface DigestDelivery {
+  to: string;
+  jobId: number;
+  status: "sent" | "already_sent" | "pending" | "failed";
+  error?: string;
+}
+
+export interface LowStockCheckResult {
+  lowProducts: number;
+  period: string;
+  emailsSent: number;
+  emailsPending: number;
+  emailsAlreadySent: number;
+  emailsFailed: number;
+  deliveries: DigestDelivery[];
+}
+
+/**
+ * Find the products at or below their minimum and e-mail one digest to each recipient.
+ * Each digest is a durable `mail.send` job keyed by period and recipient: it is stored
+ * before it is sent, sent at most once per period, and retried later if SMTP is down.
+ */
+export async function runLowStockCheck(
+  options: LowStockCheckOptions,
+): Promise<LowStockCheckResult> {
+  const { jobs, clock, recipients } = options;
+  const period = options.period ?? localDate(clock.now(), SHOP_TIME_ZONE);
+  const products = await findLowStock(jobs.database.db);
+  const result: LowStockCheckResult = {
+    lowProducts: products.length,
+    period,
+    emailsSent: 0,
+    emailsPending: 0,
+    emailsAlreadySent: 0,
+    emailsFailed: 0,
+    deliveries: [],
+  };
+  if (products.length === 0) {
+    audit(jobs, result);
+    return result;
+  }
+  if (recipients.length === 0) {
+    throw new AppError(
+      "no_recipients",
+      `${products.length} products are at or below their minimum, but LOW_STOCK_ALERT_EMAILS is empty: set it to the addresses that should get the digest.`,
+      { status: 500 },
+    );
+  }
+
+  const digest = renderLowStockDigest(
+    products.map((p) => ({
+      sku: p.sku,
+      name: p.name,
+      unit: p.unit,
+      quantity: p.quantity,
+      minQuantity: p.min_quantity,
+    })),
+    period.slice(0, 10),
+  );
+  const enqueued = await jobs.transaction(async (trx) =>
+    Promise.all(
+      recipients.map(async (to) => {
+        const messageKey = `low-stock:${period}:${to}`;
+        const job = await jobs.enqueue(
+          SEND_MAIL_TASK,
+          { to, subject: digest.subject, text: digest.text, html: digest.html, messageKey },
+          { db: trx, uniqueKey: messageKey },
+        );
+        return { to, job };
+      }),
+    ),
+  );
+
+  const toRun = enqueued.filter(({ job }) => job.status !== "succeeded").map(({ job }) => job.id);
+  const drained = await jobs.drain({
+    jobIds: toRun,
+    budgetMs: options.budgetMs ?? 20_000,
+    trigger: options.trigger ?? "http",
+  });
+  const outcomes = new Map(drained.outcomes.map((outcome) => [outcome.jobId, outcome]));
+
+  for (const { to, job } of enqueued) {
+    const outcome = outcomes.get(job.id);
+    let delivery: DigestDelivery;
+    if (job.status === "succeeded") delivery = { to, jobId: job.id, status: "already_sent" };
+    else if (outcome?.outcome === "succeeded") delivery = { to, jobId: job.id, status: "sent" };
+    else if (outcome?.outcome === "dead")
+      delivery = { to, jobId: job.id, status: "failed", error: outcome.error ?? "" };
+    else
+      delivery = {
+        to,
+        jobId: job.id,
+        status: "pending",
+        ...(outcome?.error ? { error: outcome.error } : {}),
+      };
+    result.deliveries.push(delivery);
+  }
+  result.emailsSent = result.deliveries.filter((d) => d.status === "sent").length;
+  result.emailsPending = result.deliveries.filter((d) => d.status === "pending").length;
+  result.emailsAlreadySent = result.deliveries.filter((d) => d.status === "already_sent").length;
+  result.emailsFailed = result.deliveries.filter((d) => d.status === "failed").length;
+  audit(jobs, result);
+  return result;
+}
+
+function audit(jobs: JobEngine, result: LowStockCheckResult): void {
+  recordAudit(jobs, "inventory.check-low-stock", {
+    period: result.period,
+    lowProducts: result.lowProducts,
+    emailsSent: result.emailsSent,
+    emailsPending: result.emailsPending,
+    emailsAlreadySent: result.emailsAlreadySent,
+    emailsFailed: result.emailsFailed,
+  });
+}
+
+/** The calendar date at `time` in `timeZone`, as YYYY-MM-DD. */
+export function localDate(time: number, timeZone: string): string {
+  return new Intl.DateTimeFormat("en-CA", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+  }).format(time);
+}

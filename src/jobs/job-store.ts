@@ -1,0 +1,357 @@
+import type { Insertable } from "kysely";
+import { type Kysely, sql } from "kysely";
+import type { Engine } from "../db/database.js";
+import type { Job, JobRunsTable, JobStatus, Schema } from "../db/schema.js";
+
+/**
+ * Every statement the engine runs against `jobs` and `job_runs`. Each write that ends or
+ * extends an attempt is conditional on `locked_by`: a process that lost its lease can
+ * never overwrite what the new holder does.
+ */
+
+export interface ClaimedJob extends Job {
+  /** The status before this claim: "running" means a previous holder's lease expired. */
+  previous_status: JobStatus;
+  previous_started_at: number | null;
+}
+
+export interface NewJobRow {
+  task: string;
+  payload: string;
+  priority: number;
+  runAt: number;
+  maxAttempts: number;
+  uniqueKey: string | null;
+  /** Set when the enqueuing process takes the job for itself at once (inline-first). */
+  lease: { worker: string; until: number } | null;
+}
+
+export interface InsertedJob {
+  id: number;
+  created: boolean;
+  status: JobStatus;
+}
+
+type Db = Kysely<Schema>;
+
+export async function insertJob(db: Db, row: NewJobRow, now: number): Promise<InsertedJob> {
+  const inserted = await db
+    .insertInto("jobs")
+    .values({
+      task: row.task,
+      payload: row.payload,
+      status: row.lease ? "running" : "queued",
+      priority: row.priority,
+      run_at: row.runAt,
+      attempts: row.lease ? 1 : 0,
+      max_attempts: row.maxAttempts,
+      unique_key: row.uniqueKey,
+      locked_by: row.lease?.worker ?? null,
+      locked_until: row.lease?.until ?? null,
+      started_at: row.lease ? now : null,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((conflict) =>
+      conflict
+        .column("unique_key")
+        // Must repeat the index's predicate word for word, literal included: SQLite matches
+        // a partial index to the conflict target by its text, and a bound parameter fails.
+        .where(sql<boolean>`unique_key is not null and status <> 'dead'`)
+        .doNothing(),
+    )
+    .returning(["id", "status"])
+    .executeTakeFirst();
+  if (inserted) return { id: inserted.id, created: true, status: inserted.status };
+
+  const existing = await db
+    .selectFrom("jobs")
+    .select(["id", "status"])
+    .where("unique_key", "=", row.uniqueKey)
+    .where("status", "<>", "dead")
+    .executeTakeFirst();
+  if (!existing) {
+    // The holder of the key died between our insert and this read; try once more.
+    return insertJob(db, row, now);
+  }
+  return { id: existing.id, created: false, status: existing.status };
+}
+
+/** Insert many jobs without unique keys, in chunks; returns their ids in order. */
+export async function insertJobs(db: Db, rows: NewJobRow[], now: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let start = 0; start < rows.length; start += 500) {
+    const chunk = rows.slice(start, start + 500);
+    const inserted = await db
+      .insertInto("jobs")
+      .values(
+        chunk.map((row) => ({
+          task: row.task,
+          payload: row.payload,
+          status: "queued" as const,
+          priority: row.priority,
+          run_at: row.runAt,
+          attempts: 0,
+          max_attempts: row.maxAttempts,
+          unique_key: row.uniqueKey,
+          created_at: now,
+          updated_at: now,
+        })),
+      )
+      .returning("id")
+      .execute();
+    ids.push(...inserted.map((job) => job.id));
+  }
+  return ids;
+}
+
+export interface ClaimRequest {
+  worker: string;
+  now: number;
+  leaseMs: number;
+  limit: number;
+  /** Only these jobs, when given (to run the jobs a request just enqueued). */
+  ids?: number[];
+}
+
+/**
+ * Take up to `limit` due jobs: queued or failed ones whose time has come, and running ones
+ * whose lease has expired. Highest priority first, then oldest.
+ */
+export async function claimJobs(
+  db: Db,
+  engine: Engine,
+  request: ClaimRequest,
+): Promise<ClaimedJob[]> {
+  if (request.limit <= 0 || request.ids?.length === 0) return [];
+  const { worker, now, leaseMs, limit, ids } = request;
+  // Jobs asked for by id run now even if a retry was scheduled later: the caller asked.
+  const due = ids
+    ? sql`(status in ('queued', 'failed') or (status = 'running' and locked_until < ${now}))`
+    : sql`((status in ('queued', 'failed') and run_at <= ${now}) or (status = 'running' and locked_until < ${now}))`;
+  const only = ids ? sql`and id in (${sql.join(ids)})` : sql``;
+
+  if (engine === "postgres") {
+    // One statement: concurrent claimers skip each other's rows instead of waiting.
+    const result = await sql<ClaimedJob>`
+      with picked as (
+        select id, status as previous_status, started_at as previous_started_at
+        from jobs
+        where ${due} ${only}
+        order by priority desc, run_at, id
+        limit ${limit}
+        for update skip locked
+      )
+      update jobs set
+        status = 'running', attempts = jobs.attempts + 1, locked_by = ${worker},
+        locked_until = ${now + leaseMs}, started_at = ${now}, updated_at = ${now}
+      from picked
+      where jobs.id = picked.id
+      returning jobs.*, picked.previous_status, picked.previous_started_at`.execute(db);
+    return result.rows;
+  }
+
+  // SQLite has one writer at a time, so a transaction makes the read and update atomic.
+  // Its RETURNING cannot name the other table of an UPDATE ... FROM, hence two statements.
+  return db.transaction().execute(async (trx) => {
+    const picked = await sql<{
+      id: number;
+      previous_status: JobStatus;
+      previous_started_at: number | null;
+    }>`
+      select id, status as previous_status, started_at as previous_started_at
+      from jobs
+      where ${due} ${only}
+      order by priority desc, run_at, id
+      limit ${limit}`.execute(trx);
+    if (picked.rows.length === 0) return [];
+    const before = new Map(picked.rows.map((row) => [row.id, row]));
+    const updated = await sql<Job>`
+      update jobs set
+        status = 'running', attempts = attempts + 1, locked_by = ${worker},
+        locked_until = ${now + leaseMs}, started_at = ${now}, updated_at = ${now}
+      where id in (${sql.join([...before.keys()])})
+      returning *`.execute(trx);
+    return updated.rows
+      .map((job) => {
+        const previous = before.get(job.id);
+        return {
+          ...job,
+          previous_status: previous?.previous_status ?? "queued",
+          previous_started_at: previous?.previous_started_at ?? null,
+        };
+      })
+      .sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || a.id - b.id);
+  });
+}
+
+export type Completion =
+  | { kind: "succeeded"; job: Job; run: Insertable<JobRunsTable> }
+  | { kind: "failed"; job: Job; run: Insertable<JobRunsTable>; retryAt: number; error: string }
+  | { kind: "dead"; job: Job; run: Insertable<JobRunsTable>; error: string };
+
+/**
+ * Write the end of many attempts in one transaction. Returns the ids whose lease this
+ * worker no longer held: their outcome was not written, another holder owns them now.
+ */
+export async function writeCompletions(
+  db: Db,
+  worker: string,
+  completions: Completion[],
+  now: number,
+): Promise<Set<number>> {
+  return db.transaction().execute(async (trx) => {
+    const written = new Set<number>();
+
+    const succeeded = completions.filter((c) => c.kind === "succeeded").map((c) => c.job.id);
+    if (succeeded.length > 0) {
+      const rows = await trx
+        .updateTable("jobs")
+        .set({
+          status: "succeeded",
+          locked_by: null,
+          locked_until: null,
+          last_error: null,
+          finished_at: now,
+          updated_at: now,
+        })
+        .where("id", "in", succeeded)
+        .where("locked_by", "=", worker)
+        .where("status", "=", "running")
+        .returning("id")
+        .execute();
+      for (const row of rows) written.add(row.id);
+    }
+
+    for (const completion of completions) {
+      if (completion.kind === "succeeded") continue;
+      const row = await trx
+        .updateTable("jobs")
+        .set({
+          status: completion.kind,
+          run_at: completion.kind === "failed" ? completion.retryAt : completion.job.run_at,
+          locked_by: null,
+          locked_until: null,
+          last_error: completion.error,
+          finished_at: completion.kind === "dead" ? now : null,
+          updated_at: now,
+        })
+        .where("id", "=", completion.job.id)
+        .where("locked_by", "=", worker)
+        .where("status", "=", "running")
+        .returning("id")
+        .executeTakeFirst();
+      if (row) written.add(row.id);
+    }
+
+    const runs = completions.filter((c) => written.has(c.job.id)).map((c) => c.run);
+    for (let start = 0; start < runs.length; start += 200) {
+      await trx
+        .insertInto("job_runs")
+        .values(runs.slice(start, start + 200))
+        .execute();
+    }
+
+    return new Set(completions.map((c) => c.job.id).filter((id) => !written.has(id)));
+  });
+}
+
+/** Extend the leases this worker holds; returns the ids it still holds. */
+export async function renewLeases(
+  db: Db,
+  worker: string,
+  until: number,
+  now: number,
+): Promise<Set<number>> {
+  const rows = await db
+    .updateTable("jobs")
+    .set({ locked_until: until, updated_at: now })
+    .where("locked_by", "=", worker)
+    .where("status", "=", "running")
+    .returning("id")
+    .execute();
+  return new Set(rows.map((row) => row.id));
+}
+
+/**
+ * Give jobs back to the queue, due at once. `unstarted` jobs were claimed but never ran, so
+ * their attempt is not counted; the others ran and were cut short, and it is.
+ */
+export async function releaseJobs(
+  db: Db,
+  worker: string,
+  jobs: { id: number; started: boolean }[],
+  now: number,
+): Promise<Job[]> {
+  if (jobs.length === 0) return [];
+  const released: Job[] = [];
+  for (const started of [true, false]) {
+    const ids = jobs.filter((job) => job.started === started).map((job) => job.id);
+    if (ids.length === 0) continue;
+    const rows = await db
+      .updateTable("jobs")
+      .set((eb) => ({
+        status: "queued",
+        attempts: started ? eb.ref("attempts") : eb("attempts", "-", 1),
+        locked_by: null,
+        locked_until: null,
+        run_at: now,
+        updated_at: now,
+      }))
+      .where("id", "in", ids)
+      .where("locked_by", "=", worker)
+      .where("status", "=", "running")
+      .returningAll()
+      .execute();
+    released.push(...rows);
+  }
+  return released;
+}
+
+export async function insertRuns(db: Db, runs: Insertable<JobRunsTable>[]): Promise<void> {
+  if (runs.length > 0) await db.insertInto("job_runs").values(runs).execute();
+}
+
+/** Jobs that a drain could take now. */
+export async function countDue(db: Db, now: number): Promise<number> {
+  const row = await db
+    .selectFrom("jobs")
+    .select((eb) => eb.fn.countAll<number>().as("count"))
+    .where((eb) =>
+      eb.or([
+        eb.and([eb("status", "in", ["queued", "failed"]), eb("run_at", "<=", now)]),
+        eb.and([eb("status", "=", "running"), eb("locked_until", "<", now)]),
+      ]),
+    )
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+/** Put a dead job back in the queue with a fresh set of attempts. */
+export async function retryDeadJob(db: Db, id: number, now: number): Promise<Job | undefined> {
+  return db
+    .updateTable("jobs")
+    .set({ status: "queued", attempts: 0, run_at: now, finished_at: null, updated_at: now })
+    .where("id", "=", id)
+    .where("status", "=", "dead")
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Delete up to `limit` succeeded jobs finished before `cutoff`, with their runs. */
+export async function pruneSucceeded(db: Db, cutoff: number, limit: number): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const old = await trx
+      .selectFrom("jobs")
+      .select("id")
+      .where("status", "=", "succeeded")
+      .where("finished_at", "<", cutoff)
+      .limit(limit)
+      .execute();
+    if (old.length === 0) return 0;
+    const ids = old.map((row) => row.id);
+    await trx.deleteFrom("job_runs").where("job_id", "in", ids).execute();
+    await trx.deleteFrom("jobs").where("id", "in", ids).execute();
+    return ids.length;
+  });
+}

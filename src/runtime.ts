@@ -1,0 +1,136 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { createAuditTask } from "./audit/audit-log.js";
+import { type Clock, systemClock } from "./clock.js";
+import type { Config } from "./config.js";
+import { type Database, openDatabase } from "./db/database.js";
+import { migrate } from "./db/migrations.js";
+import { buildApp } from "./http/app.js";
+import { JobEngine, type JobEngineOptions } from "./jobs/engine.js";
+import { createLogger, type Logger } from "./logger.js";
+import { createMailer, type Mailer } from "./mail/mailer.js";
+import { createSendMailTask } from "./mail/send-mail-task.js";
+
+export interface RuntimeOptions {
+  config: Config;
+  logger?: Logger;
+  clock?: Clock;
+  /** Extra certificate authorities to trust for SMTP (tests use a certificate of their own). */
+  tlsCa?: string | Buffer;
+  consoleOut?: NodeJS.WritableStream;
+  /** Engine settings to override (tests shorten leases and timers). */
+  jobs?: Partial<Omit<JobEngineOptions, "database" | "logger" | "clock" | "tasks">>;
+}
+
+/** Everything but the HTTP server: the database (migrated), the mailer and the engine. */
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  database: Database;
+  mailer: Mailer;
+  jobs: JobEngine;
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const database = openDatabase(config.database);
+  try {
+    const migrated = await migrate(database);
+    if (migrated.applied.length > 0)
+      logger.info({ applied: migrated.applied }, "database migrated");
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+
+  const mailer = createMailer({
+    config: config.email,
+    logger,
+    ...(options.tlsCa ? { tlsCa: options.tlsCa } : {}),
+    ...(options.consoleOut ? { consoleOut: options.consoleOut } : {}),
+  });
+  const jobs = new JobEngine({
+    database,
+    logger,
+    clock,
+    tasks: [createSendMailTask(mailer), createAuditTask(clock)],
+    timerMs: config.jobs.timerMs,
+    retentionMs: config.jobs.retentionDays * 86_400_000,
+    ...options.jobs,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    clock,
+    database,
+    mailer,
+    jobs,
+    close(graceMs = config.jobs.shutdownGraceMs) {
+      closing ??= (async () => {
+        await jobs.stop(graceMs);
+        await mailer.close();
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export interface Service extends Runtime {
+  server: Server;
+  /** The base URL the server listens on, such as http://127.0.0.1:43121. */
+  url: string;
+  port: number;
+  /** Stop taking requests, let running ones and jobs finish up to the grace, then close. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Open the runtime and serve HTTP; the timer starts draining at once. */
+export async function startService(options: RuntimeOptions): Promise<Service> {
+  const runtime = await openRuntime(options);
+  const { config, logger } = runtime;
+  const app = buildApp(runtime);
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const started = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+      resolve(started as Server),
+    ) as Server;
+    started.once("error", reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  const url = `http://${shownHost}:${port}`;
+  runtime.jobs.start();
+  logger.info(
+    { url, database: runtime.database.label, mail: config.email.backend },
+    "service started",
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = config.jobs.shutdownGraceMs) => {
+    stopping ??= (async () => {
+      const deadline = Date.now() + graceMs;
+      logger.info({ graceMs }, "stopping");
+
+      // Stop taking requests, and let the ones in progress finish within the grace.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const left = () => Math.max(0, deadline - Date.now());
+      await Promise.race([closed, new Promise((r) => setTimeout(r, left()).unref())]);
+      server.closeAllConnections();
+
+      await runtime.close(left());
+      logger.info("stopped");
+    })();
+    return stopping;
+  };
+
+  return { ...runtime, server, url, port, stop };
+}

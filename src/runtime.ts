@@ -8,6 +8,7 @@ import { type Database, openDatabase } from "./db/database.js";
 import { migrate } from "./db/migrations.js";
 import { buildApp } from "./http/app.js";
 import { JobEngine, type JobEngineOptions } from "./jobs/engine.js";
+import type { AnyTask } from "./jobs/task.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMailer, type Mailer } from "./mail/mailer.js";
 import { createSendMailTask } from "./mail/send-mail-task.js";
@@ -21,6 +22,8 @@ export interface RuntimeOptions {
   consoleOut?: NodeJS.WritableStream;
   /** Engine settings to override (tests shorten leases and timers). */
   jobs?: Partial<Omit<JobEngineOptions, "database" | "logger" | "clock" | "tasks">>;
+  /** Tasks besides the service's own. */
+  tasks?: AnyTask[];
 }
 
 /** Everything but the HTTP server: the database (migrated), the mailer and the engine. */
@@ -58,7 +61,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     database,
     logger,
     clock,
-    tasks: [createSendMailTask(mailer), createAuditTask(clock)],
+    tasks: [createSendMailTask(mailer), createAuditTask(clock), ...(options.tasks ?? [])],
     timerMs: config.jobs.timerMs,
     retentionMs: config.jobs.retentionDays * 86_400_000,
     ...options.jobs,

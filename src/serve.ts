@@ -1,13 +1,15 @@
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { describeError } from "./errors.js";
 import { createLogger } from "./logger.js";
-import { startService } from "./runtime.js";
+import { type RuntimeOptions, type Service, startService } from "./runtime.js";
 
 /**
  * `npm start`: serve until SIGTERM or SIGINT, then stop gracefully and exit 0. A host
  * gives about 30 seconds between SIGTERM and SIGKILL; the grace (25 s by default) fits.
  */
-export async function serveUntilSignalled(): Promise<void> {
+export async function serveUntilSignalled(
+  options: Pick<RuntimeOptions, "tasks"> = {},
+): Promise<Service> {
   let config: Config;
   try {
     config = loadConfig();
@@ -19,7 +21,7 @@ export async function serveUntilSignalled(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const service = await startService({ config, logger });
+  const service = await startService({ config, logger, ...options });
 
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, "signal received");
@@ -33,4 +35,5 @@ export async function serveUntilSignalled(): Promise<void> {
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
+  return service;
 }

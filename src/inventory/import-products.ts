@@ -55,7 +55,10 @@ export async function importProducts(
   options: ImportOptions,
 ): Promise<ImportResult> {
   const { rows, issues, records } = readProducts(csv);
-  const refused = issues.length > 0 && !options.partial;
+  // A broken file (its syntax, or its header) leaves no record to trust: refused even with
+  // `partial`. Such problems come back with no record read, or on the header.
+  const broken = issues.some((issue) => issue.column === "header" || records === 0);
+  const refused = issues.length > 0 && (!options.partial || broken);
   const result: ImportResult = {
     rows: records,
     inserted: 0,

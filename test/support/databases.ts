@@ -42,7 +42,9 @@ const postgresEngine: TestEngine = {
       config: { engine: "postgres", url: url.toString() },
       url: url.toString(),
       async drop() {
-        await withAdmin(admin, (client) => client.query(`drop database if exists ${name} with (force)`));
+        await withAdmin(admin, (client) =>
+          client.query(`drop database if exists ${name} with (force)`),
+        );
       },
     };
   },
@@ -62,7 +64,9 @@ async function withAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>
 export const engines: TestEngine[] = postgresUrl ? [sqliteEngine, postgresEngine] : [sqliteEngine];
 
 /** A migrated database of `engine`, and a function that closes and drops it. */
-export async function migratedDatabase(engine: TestEngine): Promise<{ database: Database; url: string; dispose(): Promise<void> }> {
+export async function migratedDatabase(
+  engine: TestEngine,
+): Promise<{ database: Database; url: string; dispose(): Promise<void> }> {
   const created = await engine.create();
   const database = openDatabase(created.config, { poolSize: 12 });
   await migrate(database);

@@ -24,5 +24,7 @@ export default async function setup(): Promise<void> {
   } finally {
     await client.end().catch(() => {});
   }
-  process.stdout.write(`\n${bar}\n  PostgreSQL tests run against ${new URL(url).host}.\n${bar}\n\n`);
+  process.stdout.write(
+    `\n${bar}\n  PostgreSQL tests run against ${new URL(url).host}.\n${bar}\n\n`,
+  );
 }

@@ -2,7 +2,11 @@ import { Writable } from "node:stream";
 import { createLogger, type Logger } from "../../src/logger.js";
 
 /** A logger whose JSON lines are kept in memory, for assertions on what was logged. */
-export function captureLogs(level = "debug"): { logger: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
+export function captureLogs(level = "debug"): {
+  logger: Logger;
+  lines: () => Record<string, unknown>[];
+  text: () => string;
+} {
   const chunks: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, callback) {

@@ -136,7 +136,12 @@ const environmentSchema = z.object({
       .string()
       .regex(/^\d+$/, { error: "expected a port number from 1 to 65535" })
       .transform(Number)
-      .pipe(z.number().min(1).max(65535, { error: "expected a port number from 1 to 65535" }))
+      .pipe(
+        z
+          .number()
+          .min(1, { error: "expected a port number from 1 to 65535" })
+          .max(65535, { error: "expected a port number from 1 to 65535" }),
+      )
       .optional(),
   ),
   EMAIL_USE_TLS: flag(false),
@@ -149,7 +154,12 @@ const environmentSchema = z.object({
       .string()
       .regex(/^\d+(\.\d+)?$/, { error: "expected a number of seconds, such as 10" })
       .transform(Number)
-      .pipe(z.number().positive({ error: "expected a number of seconds above 0" }).max(600))
+      .pipe(
+        z
+          .number()
+          .positive({ error: "expected a number of seconds above 0" })
+          .max(600, { error: "expected a number of seconds up to 600" }),
+      )
       .optional(),
   ),
   EMAIL_FILE_PATH: optionalText,
@@ -172,24 +182,40 @@ const environmentSchema = z.object({
 
 type Environment = Record<string, string | undefined>;
 
+/** A value as it may be quoted in a message: a URL's user name and password blanked. */
+function withoutCredentials(value: string): string {
+  return value.replace(/\/\/[^/@\s]*@/, "//***@");
+}
+
 /**
  * Read and validate the configuration. Throws a `ConfigError` that lists every bad
  * variable at once, each named, with what it expected (never a secret's value).
  */
 export function loadConfig(env: Environment = process.env): Config {
-  const parsed = environmentSchema.safeParse(env);
+  // Every bad value is reported; the checks between variables then run on the others, so
+  // that one failed start-up lists all the problems.
+  const problems: string[] = [];
+  const bad = new Set<string>();
+  let parsed = environmentSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const name = String(issue.path[0] ?? "environment");
-        const value = env[name];
-        const shown = value === undefined || SECRET_VARIABLES.has(name) ? "" : ` (got "${value}")`;
-        return `${name}: ${issue.message}${shown}`;
-      }),
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? "environment");
+      const value = env[name];
+      const shown =
+        value === undefined || SECRET_VARIABLES.has(name)
+          ? ""
+          : ` (got "${withoutCredentials(value)}")`;
+      bad.add(name);
+      problems.push(`${name}: ${issue.message}${shown}`);
+    }
+    // Every variable is optional, so the rest parses without the bad ones.
+    parsed = environmentSchema.safeParse(
+      Object.fromEntries(Object.entries(env).filter(([name]) => !bad.has(name))),
     );
+    if (!parsed.success) throw new ConfigError(problems);
   }
   const vars = parsed.data;
-  const problems: string[] = [];
+  const valueProblems = problems.length;
   const production = vars.NODE_ENV === "production";
 
   const cronApiKeys = [vars.CRON_API_KEY, ...(vars.CRON_API_KEYS ?? "").split(",")]
@@ -223,7 +249,15 @@ export function loadConfig(env: Environment = process.env): Config {
   if (vars.EMAIL_HOST_USER !== undefined && !vars.EMAIL_HOST_PASSWORD) {
     problems.push("EMAIL_HOST_PASSWORD: expected a password because EMAIL_HOST_USER is set");
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) {
+    // A variable already reported for its value is not reported again for what it implies.
+    throw new ConfigError(
+      problems.filter(
+        (problem, index) =>
+          index < valueProblems || !bad.has(problem.slice(0, problem.indexOf(":"))),
+      ),
+    );
+  }
 
   const databaseUrl = vars.DATABASE_URL ?? "sqlite:./data/davus.sqlite";
   const database: DatabaseConfig = databaseUrl.startsWith("sqlite:")

@@ -1,7 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import {
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDatabase as SqliteDialectDatabase,
+  sql,
+} from "kysely";
 import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 import type { Schema } from "./schema.js";
@@ -54,7 +60,9 @@ function openSqlite(file: string): Database {
   connection.pragma("busy_timeout = 5000");
   connection.pragma("foreign_keys = ON");
 
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: connection }) });
+  const db = new Kysely<Schema>({
+    dialect: new SqliteDialect({ database: withStatementCache(connection) }),
+  });
   let closed = false;
   return {
     db,
@@ -67,6 +75,32 @@ function openSqlite(file: string): Database {
       if (closed) return;
       closed = true;
       await db.destroy();
+    },
+  };
+}
+
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely prepares every query anew; preparing costs as much as running a short statement.
+ * Reuse prepared statements by SQL text. Safe because Kysely runs one query at a time on
+ * this connection, so no statement is ever in use twice at once.
+ */
+function withStatementCache(connection: SqliteDatabase.Database): SqliteDialectDatabase {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => connection.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement) {
+        // Refresh its place: the map's order is the eviction order.
+        cache.delete(text);
+      } else {
+        statement = connection.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(text, statement);
+      return statement as never;
     },
   };
 }

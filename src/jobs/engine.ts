@@ -339,6 +339,7 @@ export class JobEngine {
     try {
       job = await retryDeadJob(this.db, jobId, this.config.clock.now());
     } catch (error) {
+      if (!/unique|duplicate key/i.test(describeError(error))) throw error;
       throw new AppError(
         "job_key_taken",
         `Job ${jobId} cannot be retried: another live job holds its unique key. Let that job finish instead.`,
@@ -396,12 +397,10 @@ export class JobEngine {
       }
 
       if (open && !exhausted && queue.length < concurrency && (!wanted || wanted.length > 0)) {
-        const want = Math.min(
-          this.options.batchSize,
-          2 * concurrency - queue.length - running.size,
-        );
+        // Claim a batch ahead of the workers, so that they never wait on a claim.
+        const want = Math.max(concurrency, this.options.batchSize) - queue.length;
         if (want > 0) {
-          const claimed = await this.claim(want, wanted);
+          const claimed = await this.claim(want, wanted, trigger);
           if (claimed.length < want || wanted) exhausted = true;
           queue.push(...claimed);
           continue;
@@ -616,7 +615,11 @@ export class JobEngine {
     }
   }
 
-  private async claim(limit: number, ids: number[] | undefined): Promise<ClaimedJob[]> {
+  private async claim(
+    limit: number,
+    ids: number[] | undefined,
+    trigger: RunTrigger,
+  ): Promise<ClaimedJob[]> {
     const now = this.config.clock.now();
     const claimed = await claimJobs(this.db, this.config.database.engine, {
       worker: this.worker,
@@ -647,8 +650,8 @@ export class JobEngine {
           outcome: "lost",
           error:
             "the lease expired before the attempt ended: its process stopped or lost the database",
-          trigger: "timer",
-          worker: "unknown",
+          trigger,
+          worker: job.previous_locked_by ?? "unknown",
         })),
       );
     }
@@ -718,12 +721,18 @@ export class JobEngine {
   }
 
   private async attempt(job: Job, trigger: RunTrigger): Promise<JobOutcome> {
-    const held = this.held.get(job.id) ?? {
-      job,
-      controller: new AbortController(),
-      started: false,
-      released: false,
-    };
+    // An inline-first job starts a turn after its commit; stop() may have given it back in
+    // between, as not started. Running it now would run it once more than its history shows.
+    const held = this.held.get(job.id);
+    if (!held || held.released) {
+      return {
+        jobId: job.id,
+        task: job.task,
+        attempt: job.attempts - 1,
+        outcome: "released",
+        durationMs: 0,
+      };
+    }
     held.started = true;
     const task = this.tasks.get(job.task);
     const log = this.config.logger.child({
@@ -843,6 +852,7 @@ export class JobEngine {
     // A handler that ignores its signal still loses the race: the attempt counts as failed,
     // though its code may go on in the background until it returns.
     const aborted = new Promise<never>((_, reject) => {
+      if (controller.signal.aborted) reject(controller.signal.reason);
       controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
         once: true,
       });
@@ -887,6 +897,8 @@ export class JobEngine {
   // next one, so a busy drain writes many outcomes per transaction without waiting on a timer.
   private async flushLoop(): Promise<void> {
     try {
+      // Let the jobs that end in this turn of the event loop join the same write.
+      await new Promise((resolve) => setImmediate(resolve));
       while (this.pendingCompletions.length > 0) {
         const batch = this.pendingCompletions.splice(0, 500);
         let lost = new Set<number>();

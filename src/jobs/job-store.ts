@@ -13,6 +13,7 @@ export interface ClaimedJob extends Job {
   /** The status before this claim: "running" means a previous holder's lease expired. */
   previous_status: JobStatus;
   previous_started_at: number | null;
+  previous_locked_by: string | null;
 }
 
 export interface NewJobRow {
@@ -125,64 +126,87 @@ export async function claimJobs(
 ): Promise<ClaimedJob[]> {
   if (request.limit <= 0 || request.ids?.length === 0) return [];
   const { worker, now, leaseMs, limit, ids } = request;
-  // Jobs asked for by id run now even if a retry was scheduled later: the caller asked.
-  const due = ids
-    ? sql`(status in ('queued', 'failed') or (status = 'running' and locked_until < ${now}))`
-    : sql`((status in ('queued', 'failed') and run_at <= ${now}) or (status = 'running' and locked_until < ${now}))`;
+
+  // Two searches, each served by its own partial index (an OR of both would scan the table):
+  // leases that expired, then queued or failed jobs whose time has come. Jobs asked for by
+  // id run now even if a retry was scheduled later: the caller asked for them.
   const only = ids ? sql`and id in (${sql.join(ids)})` : sql``;
+  const expired = sql`status = 'running' and locked_until < ${now} ${only}`;
+  const due = ids
+    ? sql`status in ('queued', 'failed') ${only}`
+    : sql`status in ('queued', 'failed') and run_at <= ${now}`;
+  const claim = sql`status = 'running', attempts = jobs.attempts + 1, locked_by = ${worker},
+    locked_until = ${now + leaseMs}, started_at = ${now}, updated_at = ${now}`;
 
   if (engine === "postgres") {
     // One statement: concurrent claimers skip each other's rows instead of waiting.
     const result = await sql<ClaimedJob>`
-      with picked as (
-        select id, status as previous_status, started_at as previous_started_at
-        from jobs
-        where ${due} ${only}
-        order by priority desc, run_at, id
-        limit ${limit}
+      with expired as (
+        select id, status as previous_status, started_at as previous_started_at,
+          locked_by as previous_locked_by
+        from jobs where ${expired}
+        order by locked_until limit ${limit}
         for update skip locked
+      ), due as (
+        select id, status as previous_status, started_at as previous_started_at,
+          locked_by as previous_locked_by
+        from jobs where ${due}
+        order by priority desc, run_at, id limit ${limit}
+        for update skip locked
+      ), picked as (
+        select * from expired union all select * from due limit ${limit}
       )
-      update jobs set
-        status = 'running', attempts = jobs.attempts + 1, locked_by = ${worker},
-        locked_until = ${now + leaseMs}, started_at = ${now}, updated_at = ${now}
+      update jobs set ${claim}
       from picked
       where jobs.id = picked.id
-      returning jobs.*, picked.previous_status, picked.previous_started_at`.execute(db);
-    return result.rows;
+      returning jobs.*, picked.previous_status, picked.previous_started_at, picked.previous_locked_by`.execute(
+      db,
+    );
+    return result.rows.sort(byClaimOrder);
   }
 
-  // SQLite has one writer at a time, so a transaction makes the read and update atomic.
-  // Its RETURNING cannot name the other table of an UPDATE ... FROM, hence two statements.
+  // SQLite has one writer at a time, so a transaction makes the reads and update atomic.
+  // Its RETURNING cannot name the other table of an UPDATE ... FROM, hence separate statements.
   return db.transaction().execute(async (trx) => {
-    const picked = await sql<{
+    type Picked = {
       id: number;
       previous_status: JobStatus;
       previous_started_at: number | null;
-    }>`
-      select id, status as previous_status, started_at as previous_started_at
-      from jobs
-      where ${due} ${only}
-      order by priority desc, run_at, id
-      limit ${limit}`.execute(trx);
-    if (picked.rows.length === 0) return [];
-    const before = new Map(picked.rows.map((row) => [row.id, row]));
+      previous_locked_by: string | null;
+    };
+    const pickedExpired = await sql<Picked>`
+      select id, status as previous_status, started_at as previous_started_at,
+          locked_by as previous_locked_by
+      from jobs where ${expired} order by locked_until limit ${limit}`.execute(trx);
+    const room = limit - pickedExpired.rows.length;
+    const pickedDue =
+      room > 0
+        ? await sql<Picked>`
+            select id, status as previous_status, started_at as previous_started_at,
+          locked_by as previous_locked_by
+            from jobs where ${due} order by priority desc, run_at, id limit ${room}`.execute(trx)
+        : { rows: [] };
+    const picked = [...pickedExpired.rows, ...pickedDue.rows];
+    if (picked.length === 0) return [];
+
+    const before = new Map(picked.map((row) => [row.id, row]));
     const updated = await sql<Job>`
-      update jobs set
-        status = 'running', attempts = attempts + 1, locked_by = ${worker},
-        locked_until = ${now + leaseMs}, started_at = ${now}, updated_at = ${now}
+      update jobs set ${claim}
       where id in (${sql.join([...before.keys()])})
       returning *`.execute(trx);
     return updated.rows
-      .map((job) => {
-        const previous = before.get(job.id);
-        return {
-          ...job,
-          previous_status: previous?.previous_status ?? "queued",
-          previous_started_at: previous?.previous_started_at ?? null,
-        };
-      })
-      .sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || a.id - b.id);
+      .map((job) => ({
+        ...job,
+        previous_status: before.get(job.id)?.previous_status ?? "queued",
+        previous_started_at: before.get(job.id)?.previous_started_at ?? null,
+        previous_locked_by: before.get(job.id)?.previous_locked_by ?? null,
+      }))
+      .sort(byClaimOrder);
   });
+}
+
+function byClaimOrder(a: Job, b: Job): number {
+  return b.priority - a.priority || a.run_at - b.run_at || a.id - b.id;
 }
 
 export type Completion =
@@ -314,17 +338,16 @@ export async function insertRuns(db: Db, runs: Insertable<JobRunsTable>[]): Prom
 
 /** Jobs that a drain could take now. */
 export async function countDue(db: Db, now: number): Promise<number> {
-  const row = await db
-    .selectFrom("jobs")
-    .select((eb) => eb.fn.countAll<number>().as("count"))
-    .where((eb) =>
-      eb.or([
-        eb.and([eb("status", "in", ["queued", "failed"]), eb("run_at", "<=", now)]),
-        eb.and([eb("status", "=", "running"), eb("locked_until", "<", now)]),
-      ]),
-    )
-    .executeTakeFirstOrThrow();
-  return Number(row.count);
+  const count = async (where: ReturnType<typeof sql>) => {
+    const result = await sql<{
+      count: number;
+    }>`select count(*) as count from jobs where ${where}`.execute(db);
+    return Number(result.rows[0]?.count ?? 0);
+  };
+  return (
+    (await count(sql`status in ('queued', 'failed') and run_at <= ${now}`)) +
+    (await count(sql`status = 'running' and locked_until < ${now}`))
+  );
 }
 
 /** Put a dead job back in the queue with a fresh set of attempts. */

@@ -1,0 +1,168 @@
+import Database from "better-sqlite3";
+import { type BenchDatabase, freshSqlite, median, noopEngine, percentile } from "./harness.js";
+
+export interface Sizes {
+  drainJobs: number;
+  enqueueOne: number;
+  enqueueBatch: number;
+  latencyJobs: number;
+  runs: number;
+}
+
+/** Jobs per second of `drain` over `count` no-op jobs enqueued in one batch. */
+export async function drainThroughput(
+  target: BenchDatabase,
+  count: number,
+  concurrency: number,
+): Promise<number> {
+  const bench = await noopEngine(target, { concurrency, batchSize: Math.max(50, concurrency * 4) });
+  try {
+    await bench.jobs.enqueueMany(
+      bench.task,
+      Array.from({ length: count }, (_, n) => ({ n })),
+    );
+    if (target.config.engine === "postgres") {
+      await bench.database.db.executeQuery({
+        sql: "vacuum analyze jobs",
+        parameters: [],
+        query: { kind: "RawNode" },
+      } as never);
+    }
+    const started = performance.now();
+    const result = await bench.jobs.drain({ budgetMs: 600_000, concurrency, trigger: "cli" });
+    const seconds = (performance.now() - started) / 1000;
+    if (result.counts.succeeded !== count) {
+      throw new Error(`drain ran ${result.counts.succeeded} of ${count} jobs`);
+    }
+    return count / seconds;
+  } finally {
+    await bench.close();
+  }
+}
+
+/** Jobs per second of enqueue: one at a time (each its own commit), and in one batch. */
+export async function enqueueThroughput(
+  target: BenchDatabase,
+  one: number,
+  batch: number,
+): Promise<{ one: number; batch: number }> {
+  // No inline-first run, so only the enqueue is measured.
+  const bench = await noopEngine(target, { inlineFirstLimit: 0 });
+  try {
+    let started = performance.now();
+    for (let n = 0; n < one; n++) await bench.jobs.enqueue(bench.task, { n });
+    const oneRate = one / ((performance.now() - started) / 1000);
+
+    const payloads = Array.from({ length: batch }, (_, n) => ({ n }));
+    started = performance.now();
+    await bench.jobs.enqueueMany(bench.task, payloads);
+    const batchRate = batch / ((performance.now() - started) / 1000);
+    return { one: oneRate, batch: batchRate };
+  } finally {
+    await bench.close();
+  }
+}
+
+/**
+ * Commit to handler start on the inline-first path, in milliseconds: each job is enqueued
+ * alone (its own commit) and the clock runs from the enqueue's return to the handler's start.
+ */
+export async function inlineFirstLatency(
+  target: BenchDatabase,
+  count: number,
+): Promise<{ p50: number; p99: number }> {
+  const bench = await noopEngine(target);
+  const samples: number[] = [];
+  try {
+    for (let n = 0; n < count; n++) {
+      let committedAt = 0;
+      const started = new Promise<void>((resolve) => {
+        bench.onStart = () => {
+          samples.push(performance.now() - committedAt);
+          resolve();
+        };
+      });
+      await bench.jobs.enqueue(bench.task, { n });
+      committedAt = performance.now();
+      await started;
+    }
+    await bench.jobs.idle();
+    return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  } finally {
+    await bench.close();
+  }
+}
+
+/**
+ * The floor for SQLite: the same writes per job as the engine (insert; claim, which marks it
+ * running; complete, which marks it succeeded and records the run), straight through
+ * better-sqlite3 with prepared statements, claims and completions in batches of 50.
+ */
+export async function rawSqliteLoop(count: number): Promise<number> {
+  const target = await freshSqlite();
+  const db = new Database(target.config.engine === "sqlite" ? target.config.path : "");
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.exec(`create table jobs (id integer primary key, task text, payload text, status text, run_at integer,
+      attempts integer, locked_by text, locked_until integer, finished_at integer);
+      create index jobs_due on jobs (run_at) where status = 'queued';
+      create table job_runs (id integer primary key, job_id integer, started_at integer, finished_at integer, outcome text)`);
+    const insert = db.prepare(
+      "insert into jobs (task, payload, status, run_at, attempts) values ('noop', ?, 'queued', ?, 0)",
+    );
+    db.transaction(() => {
+      for (let n = 0; n < count; n++) insert.run(JSON.stringify({ n }), Date.now());
+    })();
+
+    const claim =
+      db.prepare(`update jobs set status = 'running', attempts = attempts + 1, locked_by = 'w', locked_until = ?
+      where id in (select id from jobs where status = 'queued' and run_at <= ? order by run_at, id limit 50) returning id, payload`);
+    const complete = db.prepare(
+      "update jobs set status = 'succeeded', locked_by = null, finished_at = ? where id = ?",
+    );
+    const record = db.prepare(
+      "insert into job_runs (job_id, started_at, finished_at, outcome) values (?, ?, ?, 'succeeded')",
+    );
+    const completeBatch = db.transaction((rows: { id: number }[], now: number) => {
+      for (const row of rows) {
+        complete.run(now, row.id);
+        record.run(row.id, now, now);
+      }
+    });
+
+    const started = performance.now();
+    let done = 0;
+    for (;;) {
+      const now = Date.now();
+      const rows = claim.all(now + 60_000, now) as { id: number; payload: string }[];
+      if (rows.length === 0) break;
+      for (const row of rows) JSON.parse(row.payload);
+      completeBatch(rows, now);
+      done += rows.length;
+    }
+    if (done !== count) throw new Error(`raw loop ran ${done} of ${count}`);
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    db.close();
+    await target.drop();
+  }
+}
+
+/** Run `measure` `runs` times, each on a fresh database, and return the median. */
+export async function medianOf(
+  runs: number,
+  fresh: () => Promise<BenchDatabase>,
+  measure: (target: BenchDatabase) => Promise<number>,
+): Promise<number> {
+  const values: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const target = await fresh();
+    try {
+      values.push(await measure(target));
+    } finally {
+      await target.drop();
+    }
+  }
+  return median(values);
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { z } from "zod";
+import { systemClock } from "../src/clock.js";
+import type { DatabaseConfig } from "../src/config.js";
+import { type Database, openDatabase } from "../src/db/database.js";
+import { migrate } from "../src/db/migrations.js";
+import { JobEngine, type JobEngineOptions } from "../src/jobs/engine.js";
+import { defineTask, type TaskDefinition } from "../src/jobs/task.js";
+import { createLogger } from "../src/logger.js";
+
+/** A fresh database for one measurement; `drop` removes it. */
+export interface BenchDatabase {
+  config: DatabaseConfig;
+  url: string;
+  drop(): Promise<void>;
+}
+
+export async function freshSqlite(): Promise<BenchDatabase> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "davus-bench-"));
+  const file = path.join(dir, "bench.sqlite");
+  return {
+    config: { engine: "sqlite", path: file, url: `sqlite:${file}` },
+    url: `sqlite:${file}`,
+    async drop() {
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function freshPostgres(adminUrl: string): Promise<BenchDatabase> {
+  const name = `davus_bench_${randomBytes(5).toString("hex")}`;
+  await adminQuery(adminUrl, `create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    config: { engine: "postgres", url: url.toString() },
+    url: url.toString(),
+    async drop() {
+      await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
+    },
+  };
+}
+
+export async function adminQuery(url: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface NoopBench {
+  database: Database;
+  jobs: JobEngine;
+  task: TaskDefinition<{ n: number }>;
+  /** Called by the handler at its start, with the payload's n. */
+  onStart: (n: number) => void;
+  close(): Promise<void>;
+}
+
+/** A migrated database and an engine with one no-op task, loggers silenced. */
+export async function noopEngine(
+  target: BenchDatabase,
+  options: Partial<JobEngineOptions> = {},
+): Promise<NoopBench> {
+  const database = openDatabase(target.config, { poolSize: 30 });
+  await migrate(database);
+  const bench = { onStart: (_n: number) => {} } as NoopBench;
+  const task = defineTask({
+    name: "bench.noop",
+    payload: z.object({ n: z.number() }),
+    handler: ({ payload }) => {
+      bench.onStart(payload.n);
+    },
+  });
+  const jobs = new JobEngine({
+    database,
+    logger: createLogger("silent"),
+    clock: systemClock,
+    tasks: [task],
+    timerMs: 0,
+    ...options,
+  });
+  return Object.assign(bench, {
+    database,
+    jobs,
+    task,
+    async close() {
+      await jobs.stop(1_000);
+      await database.close();
+    },
+  });
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  ] as number;
+}

@@ -33,6 +33,8 @@ export interface Config {
   lowStockAlertEmails: string[];
   adminEmails: string[];
   host: string;
+  /** Take the client's address from X-Forwarded-For (behind a proxy such as Render's). */
+  trustProxy: boolean;
   port: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   jobs: {
@@ -166,6 +168,7 @@ const environmentSchema = z.object({
   LOW_STOCK_ALERT_EMAILS: emailList,
   ADMIN_EMAILS: emailList,
   HOST: optionalText,
+  TRUST_PROXY: flag(false),
   PORT: wholeNumber(8000, 0, 65535, "a port number from 0 to 65535"),
   LOG_LEVEL: optionalText.pipe(
     z
@@ -288,6 +291,7 @@ export function loadConfig(env: Environment = process.env): Config {
     lowStockAlertEmails,
     adminEmails: vars.ADMIN_EMAILS.length > 0 ? vars.ADMIN_EMAILS : lowStockAlertEmails,
     host: vars.HOST ?? "0.0.0.0",
+    trustProxy: vars.TRUST_PROXY,
     port: vars.PORT,
     logLevel: vars.LOG_LEVEL ?? "info",
     jobs: {

@@ -7,11 +7,15 @@ import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
 import { migrate } from "./db/migrations.js";
 import { buildApp } from "./http/app.js";
+import { createCheckLowStockTask, dailyLowStockSchedule } from "./inventory/daily-check.js";
 import { JobEngine, type JobEngineOptions } from "./jobs/engine.js";
 import type { AnyTask } from "./jobs/task.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMailer, type Mailer } from "./mail/mailer.js";
 import { createSendMailTask } from "./mail/send-mail-task.js";
+import { createLateAlert } from "./schedules/late-alert.js";
+import type { Schedule } from "./schedules/schedule.js";
+import { Scheduler } from "./schedules/scheduler.js";
 
 export interface RuntimeOptions {
   config: Config;
@@ -24,6 +28,8 @@ export interface RuntimeOptions {
   jobs?: Partial<Omit<JobEngineOptions, "database" | "logger" | "clock" | "tasks">>;
   /** Tasks besides the service's own. */
   tasks?: AnyTask[];
+  /** The schedules; default the service's own (the daily low-stock check). */
+  schedules?: Schedule[];
 }
 
 /** Everything but the HTTP server: the database (migrated), the mailer and the engine. */
@@ -34,6 +40,7 @@ export interface Runtime {
   database: Database;
   mailer: Mailer;
   jobs: JobEngine;
+  scheduler: Scheduler;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -66,6 +73,21 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     retentionMs: config.jobs.retentionDays * 86_400_000,
     ...options.jobs,
   });
+  jobs.register(createCheckLowStockTask({ jobs, clock, recipients: config.lowStockAlertEmails }));
+
+  const scheduler = new Scheduler({
+    db: database.db,
+    jobs,
+    clock,
+    logger,
+    schedules: options.schedules ?? [dailyLowStockSchedule],
+    onLate: createLateAlert({ jobs, adminEmails: config.adminEmails, logger }),
+  });
+  await scheduler.init();
+  // While the process is awake, the timer fires due slots too, not only the cron.
+  jobs.onTimer(async () => {
+    await scheduler.fireDue("timer");
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -75,6 +97,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     database,
     mailer,
     jobs,
+    scheduler,
     close(graceMs = config.jobs.shutdownGraceMs) {
       closing ??= (async () => {
         await jobs.stop(graceMs);

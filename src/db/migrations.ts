@@ -120,6 +120,22 @@ const MIGRATIONS: Migration[] = [
         .execute();
     },
   },
+  {
+    name: "0002_trigger_signatures",
+    async up(db) {
+      // Signatures of signed triggers seen in the last minutes: a second use is a replay.
+      await db.schema
+        .createTable("trigger_signatures")
+        .addColumn("signature", "text", (c) => c.primaryKey())
+        .addColumn("seen_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex("trigger_signatures_seen")
+        .on("trigger_signatures")
+        .column("seen_at")
+        .execute();
+    },
+  },
 ];
 
 export interface MigrationResult {

@@ -11,6 +11,12 @@ export interface Schema {
   job_runs: JobRunsTable;
   audit_log: AuditLogTable;
   schedules: SchedulesTable;
+  trigger_signatures: TriggerSignaturesTable;
+}
+
+export interface TriggerSignaturesTable {
+  signature: string;
+  seen_at: number;
 }
 
 export interface ProductsTable {

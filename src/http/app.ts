@@ -4,17 +4,21 @@ import { bodyLimit } from "hono/body-limit";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { Database } from "../db/database.js";
-import { describeError } from "../errors.js";
+import { AppError, describeError } from "../errors.js";
 import { runLowStockCheck } from "../inventory/low-stock.js";
 import type { JobEngine } from "../jobs/engine.js";
 import type { Logger } from "../logger.js";
+import type { Scheduler } from "../schedules/scheduler.js";
 import { KeyRing } from "./auth.js";
+import { requireTrigger } from "./guard.js";
 import { errorResponse, handleError } from "./http-errors.js";
+import { FailureLimiter } from "./rate-limit.js";
 
 export interface AppDeps {
   config: Config;
   database: Database;
   jobs: JobEngine;
+  scheduler: Scheduler;
   clock: Clock;
   logger: Logger;
 }
@@ -25,9 +29,8 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 
 /** The HTTP API. Paths answer with and without their trailing slash. */
 export function buildApp(deps: AppDeps): Hono<Env> {
-  const { config, database, jobs, clock, logger } = deps;
+  const { config, database, jobs, scheduler, clock, logger } = deps;
   const app = new Hono<Env>({ strict: false });
-  const keys = new KeyRing(config.cronApiKeys);
 
   app.use(requestLog(logger));
   app.use(
@@ -48,7 +51,17 @@ export function buildApp(deps: AppDeps): Hono<Env> {
     }),
   );
 
-  // The wake-up call: no key, quick, and honest about the database.
+  const guard = requireTrigger({
+    keys: new KeyRing(config.cronApiKeys),
+    rawKeys: config.cronApiKeys,
+    limiter: new FailureLimiter(),
+    database,
+    clock,
+    logger,
+    trustProxy: config.trustProxy,
+  });
+
+  // The wake-up call: no key, quick, and honest about the database and the cron.
   app.get("/health", async (c) => {
     const started = performance.now();
     try {
@@ -67,44 +80,28 @@ export function buildApp(deps: AppDeps): Hono<Env> {
         503,
       );
     }
+    const latencyMs = Math.round(performance.now() - started);
+    const schedules = await scheduler.status();
     return c.json({
       status: "ok",
-      database: {
-        engine: database.engine,
-        status: "ok",
-        latencyMs: Math.round(performance.now() - started),
+      database: { engine: database.engine, status: "ok", latency_ms: latencyMs },
+      scheduler: {
+        last_trigger_at: schedules.lastTriggerAt,
+        overdue: schedules.overdue,
+        schedules: schedules.schedules.map((s) => ({
+          name: s.name,
+          last_slot: s.lastSlot,
+          next_slot: s.nextSlot,
+          overdue: s.overdue,
+          overdue_since: s.overdueSince,
+          overdue_slots: s.overdueSlots,
+        })),
       },
       time: new Date(clock.now()).toISOString(),
     });
   });
 
-  const requireKey: MiddlewareHandler<Env> = async (c, next) => {
-    const check = keys.checkHeader(c.req.header("authorization"));
-    if (check === "ok") return next();
-    const challenge = { "WWW-Authenticate": 'Api-Key realm="davus"' };
-    if (check === "missing") {
-      return errorResponse(
-        c,
-        401,
-        { error: "missing_credentials", message: "Send the header Authorization: Api-Key <key>." },
-        challenge,
-      );
-    }
-    if (check === "malformed") {
-      return errorResponse(
-        c,
-        401,
-        {
-          error: "malformed_credentials",
-          message: "The Authorization header must be Api-Key <key> or Bearer <key>.",
-        },
-        challenge,
-      );
-    }
-    return errorResponse(c, 403, { error: "invalid_key", message: "The key is not valid." });
-  };
-
-  app.post("/api/v1/jobs/check-stock", requireKey, async (c) => {
+  app.post("/api/v1/jobs/check-stock", guard, async (c) => {
     const result = await runLowStockCheck({
       jobs,
       clock,
@@ -137,6 +134,137 @@ export function buildApp(deps: AppDeps): Hono<Env> {
     return c.json({ status: "success", ...body });
   });
 
+  // The external cron's one call: fire due slots, then drain within the budget.
+  app.post("/api/v1/jobs/tick", guard, async (c) => {
+    const started = performance.now();
+    const budgetMs = parseBudget(c.req.query("budget"), config.jobs.tickBudgetMs);
+    const fired = await scheduler.fireDue("trigger");
+    const left = Math.max(1, budgetMs - (performance.now() - started));
+    const drained = await jobs.drain({ budgetMs: left, trigger: "trigger" });
+    const status = await scheduler.status();
+    return c.json({
+      status: "success",
+      fired: fired.fired.map((slot) => ({
+        schedule: slot.schedule,
+        slot: slot.slot,
+        job_id: slot.jobId,
+        late_by_ms: slot.lateByMs,
+      })),
+      skipped: fired.skipped,
+      late: fired.late.map((report) => ({ schedule: report.schedule, slots: report.total })),
+      drain: {
+        succeeded: drained.counts.succeeded,
+        failed: drained.counts.failed,
+        dead: drained.counts.dead,
+        running: drained.counts.running,
+        released: drained.counts.released,
+        duration_ms: drained.durationMs,
+      },
+      remaining: drained.remaining,
+      schedules: status.schedules.map((s) => ({
+        name: s.name,
+        next_slot: s.nextSlot,
+        overdue: s.overdue,
+      })),
+    });
+  });
+
+  app.get("/api/v1/jobs", guard, async (c) => {
+    const lastRuns = await database.db
+      .selectFrom("job_runs")
+      .select(["task", "job_id", "outcome", "finished_at", "error"])
+      .where("id", "in", (eb) =>
+        eb
+          .selectFrom("job_runs")
+          .select((inner) => inner.fn.max("id").as("id"))
+          .groupBy("task"),
+      )
+      .execute();
+    const lastByTask = new Map(lastRuns.map((run) => [run.task, run]));
+    const status = await scheduler.status();
+    return c.json({
+      tasks: jobs.taskNames().map((name) => {
+        const task = jobs.getTask(name);
+        const last = lastByTask.get(name);
+        return {
+          name,
+          durable: task?.durable ?? false,
+          max_attempts: task?.maxAttempts ?? null,
+          last_run: last
+            ? {
+                job_id: last.job_id,
+                outcome: last.outcome,
+                finished_at: last.finished_at ? new Date(last.finished_at).toISOString() : null,
+                error: last.error,
+              }
+            : null,
+        };
+      }),
+      schedules: status.schedules.map((s) => ({
+        name: s.name,
+        cron: s.cron,
+        timezone: s.timezone,
+        task: s.task,
+        catch_up: s.catchUp,
+        last_slot: s.lastSlot,
+        last_fired_at: s.lastFiredAt,
+        next_slot: s.nextSlot,
+        overdue: s.overdue,
+        last_outcome: lastByTask.get(s.task)?.outcome ?? null,
+      })),
+      last_trigger_at: status.lastTriggerAt,
+    });
+  });
+
+  // Run one schedule or durable task now; a task's payload is the JSON body.
+  app.post("/api/v1/jobs/:name", guard, async (c) => {
+    const name = c.req.param("name");
+    const budgetMs = parseBudget(c.req.query("budget"), config.jobs.tickBudgetMs);
+    const schedule = scheduler.get(name);
+    const taskName = schedule?.taskName ?? name;
+    const task = jobs.getTask(taskName);
+    if (!task || !task.durable) {
+      throw new AppError(
+        "unknown_job",
+        `There is no schedule or durable task named "${name}". GET /api/v1/jobs/ lists them.`,
+        { status: 404 },
+      );
+    }
+    let payload: unknown;
+    if (schedule) {
+      payload = schedule.payload(new Date(clock.now()));
+    } else {
+      const text = await c.req.text();
+      try {
+        payload = text.trim() === "" ? {} : JSON.parse(text);
+      } catch {
+        throw new AppError("invalid_json", "The body is not valid JSON.", { status: 400 });
+      }
+    }
+    const job = await jobs.enqueue(task, payload);
+    const drained = await jobs.drain({ jobIds: [job.id], budgetMs, trigger: "http" });
+    const outcome = drained.outcomes.find((o) => o.jobId === job.id);
+    const body = {
+      job_id: job.id,
+      task: taskName,
+      outcome: outcome?.outcome ?? job.status,
+      ...(outcome?.error ? { error_detail: outcome.error } : {}),
+    };
+    if (outcome?.outcome === "succeeded") return c.json({ status: "success", ...body });
+    if (outcome?.outcome === "failed" || outcome?.outcome === "dead") {
+      return c.json(
+        {
+          status: "error",
+          error: "job_failed",
+          message: `The job ${outcome.outcome === "dead" ? "failed for good" : "failed and will be retried"}: ${outcome.error ?? ""}`,
+          ...body,
+        },
+        502,
+      );
+    }
+    return c.json({ status: "accepted", ...body }, 202);
+  });
+
   return app;
 }
 
@@ -158,4 +286,18 @@ function requestLog(logger: Logger): MiddlewareHandler<Env> {
     if (status >= 500) logger.error(fields, "request");
     else logger.info(fields, "request");
   };
+}
+
+/** `?budget=` in seconds, or the default; refuses anything but a number from 1 to 300. */
+function parseBudget(value: string | undefined, fallbackMs: number): number {
+  if (value === undefined || value === "") return fallbackMs;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 300) {
+    throw new AppError(
+      "invalid_budget",
+      `\`budget\` must be a number of seconds from 1 to 300, got "${value.slice(0, 20)}".`,
+      { status: 400 },
+    );
+  }
+  return seconds * 1000;
 }

@@ -95,7 +95,21 @@ describe.each(engines)("HTTP API on $name", (engine) => {
         expect(response.status).toBe(200);
         expect(await response.json()).toEqual({
           status: "ok",
-          database: { engine: engine.name, status: "ok", latencyMs: expect.any(Number) },
+          database: { engine: engine.name, status: "ok", latency_ms: expect.any(Number) },
+          scheduler: {
+            last_trigger_at: null,
+            overdue: [],
+            schedules: [
+              {
+                name: "inventory.daily-low-stock",
+                last_slot: NOW,
+                next_slot: expect.stringMatching(/T10:00:00\.000Z$/),
+                overdue: false,
+                overdue_since: null,
+                overdue_slots: 0,
+              },
+            ],
+          },
           time: NOW,
         });
       },

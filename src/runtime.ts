@@ -17,6 +17,9 @@ import { createLateAlert } from "./schedules/late-alert.js";
 import type { Schedule } from "./schedules/schedule.js";
 import { Scheduler } from "./schedules/scheduler.js";
 
+/** The service's own schedules. */
+export const SERVICE_SCHEDULES: Schedule[] = [dailyLowStockSchedule];
+
 export interface RuntimeOptions {
   config: Config;
   logger?: Logger;
@@ -80,7 +83,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     jobs,
     clock,
     logger,
-    schedules: options.schedules ?? [dailyLowStockSchedule],
+    schedules: options.schedules ?? SERVICE_SCHEDULES,
     onLate: createLateAlert({ jobs, adminEmails: config.adminEmails, logger }),
   });
   await scheduler.init();

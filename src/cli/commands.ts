@@ -1,4 +1,5 @@
 import fs from "node:fs/promises";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { recordAudit } from "../audit/audit-log.js";
 import { loadConfig } from "../config.js";
@@ -7,7 +8,8 @@ import { migrate } from "../db/migrations.js";
 import { AppError } from "../errors.js";
 import { formatIssue, importProducts } from "../inventory/import-products.js";
 import { runLowStockCheck } from "../inventory/low-stock.js";
-import { openRuntime, type Runtime } from "../runtime.js";
+import { openRuntime, type Runtime, SERVICE_SCHEDULES } from "../runtime.js";
+import { describeCost, generateWorkflows } from "../schedules/workflow.js";
 import { serveUntilSignalled } from "../serve.js";
 import { runDemo } from "./demo.js";
 
@@ -21,6 +23,8 @@ Usage:
   davus check-stock                    run the low-stock check now and send the digests
   davus drain [--budget SECONDS]       run due jobs until none is left or the budget is spent
   davus jobs retry ID                  put a dead job back in the queue
+  davus workflow generate              write .github/workflows/*.yml from the schedules
+        [--dir DIR] [--check]          elsewhere; or only check that they are up to date
   davus demo                           the demo (npm run demo)
 
 Configuration comes from the environment; see .env.example.`;
@@ -41,6 +45,9 @@ export async function runCli(
     return -1;
   }
   if (command === "demo") return runDemo();
+
+  if (command === "workflow" && rest[0] === "generate")
+    return generateWorkflowFiles(rest.slice(1), print);
 
   const config = loadConfig();
   if (command === "migrate") {
@@ -158,4 +165,35 @@ async function runCommand(
 
   print(`davus: unknown command "${[command, ...args].join(" ")}"\n\n${USAGE}`);
   return 2;
+}
+
+async function generateWorkflowFiles(args: string[], print: Print): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { dir: { type: "string" }, check: { type: "boolean" } },
+  });
+  const dir = path.resolve(values.dir ?? ".github/workflows");
+  const budgetSeconds = Math.round(loadConfig().jobs.tickBudgetMs / 1000);
+  const workflows = generateWorkflows(SERVICE_SCHEDULES, { budgetSeconds });
+  let stale = 0;
+  for (const workflow of workflows) {
+    const file = path.join(dir, workflow.file);
+    const current = await fs.readFile(file, "utf8").catch(() => undefined);
+    if (values.check) {
+      if (current !== workflow.content) {
+        stale++;
+        print(`${path.relative(process.cwd(), file)} is out of date: run davus workflow generate`);
+      }
+      continue;
+    }
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(file, workflow.content);
+    print(
+      `${current === workflow.content ? "unchanged" : "wrote"} ${path.relative(process.cwd(), file)}`,
+    );
+  }
+  for (const workflow of workflows)
+    for (const warning of workflow.warnings) print(`warning: ${warning}`);
+  for (const line of describeCost(workflows)) print(line);
+  return stale > 0 ? 1 : 0;
 }

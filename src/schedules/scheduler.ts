@@ -148,7 +148,9 @@ export class Scheduler {
         lateSlots.length > 0 && (state.last_alert_slot_at ?? 0) < (lateSlots.at(-1) as number);
 
       try {
-        const fired = await jobs.transaction(async (trx) => {
+        // A plain transaction, not jobs.transaction(): the slot's job is left queued for the
+        // drain that follows, so the caller's drain runs it and reports its outcome.
+        const fired = await db.transaction().execute(async (trx) => {
           // Compare-and-set: only the trigger that moves the schedule forward fires it.
           const moved = await trx
             .updateTable("schedules")

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_CATALOGUE } from "../../src/cli/demo.js";
+import { FakeClock } from "../../src/clock.js";
 import { importProducts, readProducts } from "../../src/inventory/import-products.js";
 import { type Service, startService } from "../../src/runtime.js";
 import { TEST_KEY, testConfig } from "../support/config.js";
@@ -28,6 +29,7 @@ describe.each(engines)(
       auth: { user: SMTP_USER, pass: SMTP_PASSWORD },
     });
     const logs = captureLogs("debug");
+    const clock = new FakeClock("2026-12-07T09:00:00Z");
     let service: Service;
     let drop: () => Promise<void>;
 
@@ -48,7 +50,8 @@ describe.each(engines)(
         CRON_API_KEYS: "",
         CRON_API_KEY: TEST_KEY,
       });
-      service = await startService({ config, logger: logs.logger, tlsCa: certificate.cert });
+      // Monday 06:00 in São Paulo: the service is up before the day's 07:00 slot.
+      service = await startService({ config, logger: logs.logger, tlsCa: certificate.cert, clock });
       const imported = await importProducts(service.database.db, catalogue, {
         clock: service.clock,
       });
@@ -61,7 +64,7 @@ describe.each(engines)(
       await drop?.();
     });
 
-    it("wakes the service, runs the check with curl, and the SMTP server receives one digest per recipient", async () => {
+    it("wakes the service, ticks with curl at 07:07, and the SMTP server receives one digest per recipient", async () => {
       expect(lowSkus.length).toBeGreaterThan(0);
       const steps = workflowSteps(WORKFLOW, {
         "vars.DAVUS_URL": `${service.url}/`,
@@ -69,22 +72,34 @@ describe.each(engines)(
       });
       expect(steps.map((step) => step.name)).toEqual([
         "Wake the service",
-        "Check stock and send the digests",
+        "Fire due slots and drain the queue",
       ]);
 
+      // GitHub starts the run at the workflow's cron, 10:07 UTC.
+      clock.set("2026-12-07T10:07:00Z");
       const wake = await runStep(steps[0]!);
       expect(wake.stderr).toBe("");
       expect(wake.code).toBe(0);
       expect(wake.stdout).toContain("attempt 1: /health/ answered 200");
 
-      const check = await runStep(steps[1]!);
-      expect(check.code).toBe(0);
-      const answer = JSON.parse(check.stdout);
-      expect(answer).toMatchObject({
+      const tick = await runStep(steps[1]!);
+      expect(tick.stderr).toBe("");
+      expect(tick.code).toBe(0);
+      const answers = tick.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line));
+      expect(answers[0]).toMatchObject({
         status: "success",
-        emails_sent: 2,
-        emails_pending: 0,
-        low_products: lowSkus.length,
+        fired: [
+          {
+            schedule: "inventory.daily-low-stock",
+            slot: "2026-12-07T10:00:00.000Z",
+            late_by_ms: 7 * 60_000,
+          },
+        ],
+        drain: { succeeded: 1, failed: 0, dead: 0 },
+        remaining: 0,
       });
 
       expect(smtp.received).toHaveLength(2);
@@ -92,10 +107,9 @@ describe.each(engines)(
       for (const mail of smtp.received) {
         expect(mail.secure).toBe(true);
         expect(mail.user).toBe(SMTP_USER);
-        expect(mail.parsed.subject).toMatch(
-          /^\[Davus\] Estoque baixo: \d+ produtos em \d{2}\/\d{2}\/\d{4}$/,
+        expect(mail.parsed.subject).toBe(
+          `[Davus] Estoque baixo: ${lowSkus.length} produtos em 07/12/2026`,
         );
-        expect(mail.parsed.subject).toContain(`${lowSkus.length} produtos`);
         const text = mail.parsed.text ?? "";
         const html = String(mail.parsed.html);
         for (const product of allProducts) {
@@ -104,6 +118,27 @@ describe.each(engines)(
           expect(html.includes(`>${product.sku}<`), `${product.sku} in the HTML`).toBe(listed);
         }
       }
+
+      // A doubled cron run for the same slot sends nothing more.
+      const again = await runStep(steps[1]!);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout.trim())).toMatchObject({ fired: [], remaining: 0 });
+      expect(smtp.received).toHaveLength(2);
+    });
+
+    it("answers the seed's check-stock request with curl: digests already sent today are not sent again", async () => {
+      const check = await runStep({
+        name: "seed request",
+        run: 'curl --fail-with-body --silent --show-error -X POST -H "Authorization: Api-Key ${KEY}" "${URL}/api/v1/jobs/check-stock/"',
+        env: { KEY: TEST_KEY, URL: service.url },
+      });
+      expect(check.code).toBe(0);
+      expect(JSON.parse(check.stdout)).toMatchObject({
+        status: "success",
+        emails_sent: 0,
+        emails_already_sent: 2,
+      });
+      expect(smtp.received).toHaveLength(2);
     });
 
     it("fails the workflow step visibly when the key is wrong", async () => {
@@ -112,7 +147,8 @@ describe.each(engines)(
         "secrets.DAVUS_CRON_API_KEY": "not-the-key",
       });
       const check = await runStep(steps[1]!);
-      expect(check.code).toBe(22);
+      expect(check.code).toBe(1);
+      expect(check.stderr).toContain("The requested URL returned error: 403");
       expect(JSON.parse(check.stdout)).toEqual({
         error: "invalid_key",
         message: "The key is not valid.",

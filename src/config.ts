@@ -8,7 +8,7 @@ import { z } from "zod";
 
 export type DatabaseConfig =
   | { engine: "sqlite"; path: string; url: string }
-  | { engine: "postgres"; url: string };
+  | { engine: "postgres"; url: string; poolSize?: number; statementTimeoutMs?: number };
 
 export type EmailBackend = "smtp" | "console" | "file";
 
@@ -127,6 +127,8 @@ const environmentSchema = z.object({
       })
       .optional(),
   ),
+  DATABASE_POOL_SIZE: wholeNumber(10, 1, 100, "a whole number of connections from 1 to 100"),
+  DATABASE_STATEMENT_TIMEOUT: wholeNumber(30, 1, 3600, "a whole number of seconds from 1 to 3600"),
   CRON_API_KEY: optionalText,
   CRON_API_KEYS: optionalText,
   EMAIL_BACKEND: optionalText.pipe(
@@ -269,7 +271,12 @@ export function loadConfig(env: Environment = process.env): Config {
         path: path.resolve(databaseUrl.slice("sqlite:".length) || "./data/davus.sqlite"),
         url: databaseUrl,
       }
-    : { engine: "postgres", url: databaseUrl };
+    : {
+        engine: "postgres",
+        url: databaseUrl,
+        poolSize: vars.DATABASE_POOL_SIZE,
+        statementTimeoutMs: vars.DATABASE_STATEMENT_TIMEOUT * 1000,
+      };
 
   const lowStockAlertEmails = vars.LOW_STOCK_ALERT_EMAILS;
   return {

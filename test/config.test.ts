@@ -51,7 +51,24 @@ describe("loadConfig defaults", () => {
   it("reads a postgres:// DATABASE_URL as PostgreSQL", () => {
     const url = "postgres://davus@127.0.0.1:5432/davus";
 
-    expect(loadConfig({ DATABASE_URL: url }).database).toEqual({ engine: "postgres", url });
+    expect(loadConfig({ DATABASE_URL: url }).database).toEqual({
+      engine: "postgres",
+      url,
+      poolSize: 10,
+      statementTimeoutMs: 30_000,
+    });
+  });
+
+  it("reads the pool size and statement timeout for PostgreSQL, and names a bad one", () => {
+    const config = loadConfig({
+      DATABASE_URL: "postgres://127.0.0.1/davus",
+      DATABASE_POOL_SIZE: "4",
+      DATABASE_STATEMENT_TIMEOUT: "5",
+    });
+    expect(config.database).toMatchObject({ poolSize: 4, statementTimeoutMs: 5_000 });
+    expect(() => loadConfig({ DATABASE_POOL_SIZE: "lots" })).toThrow(
+      'DATABASE_POOL_SIZE: expected a whole number of connections from 1 to 100 (got "lots")',
+    );
   });
 
   it("reads EMAIL_TIMEOUT in seconds and LOW_STOCK_ALERT_EMAILS as a trimmed list", () => {

@@ -21,7 +21,21 @@ export interface Database {
   label: string;
   /** Answers when the database does; throws otherwise. */
   ping(timeoutMs?: number): Promise<void>;
+  /**
+   * PostgreSQL only: call `onNotify` for each NOTIFY on `channel`, and once after every
+   * (re)connection, since notifications sent while disconnected are lost.
+   */
+  listen?(channel: string, onNotify: () => void, logger?: ListenLogger): Promise<Listener>;
   close(): Promise<void>;
+}
+
+export interface Listener {
+  close(): Promise<void>;
+}
+
+export interface ListenLogger {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
 }
 
 export interface DatabaseOptions {
@@ -46,7 +60,11 @@ const pgTypes = {
 /** Open the configured database. Nothing is created in it until migrations run. */
 export function openDatabase(config: DatabaseConfig, options: DatabaseOptions = {}): Database {
   if (config.engine === "sqlite") return openSqlite(config.path);
-  return openPostgres(config.url, options);
+  return openPostgres(config.url, {
+    ...(config.poolSize ? { poolSize: config.poolSize } : {}),
+    ...(config.statementTimeoutMs ? { statementTimeoutMs: config.statementTimeoutMs } : {}),
+    ...options,
+  });
 }
 
 function openSqlite(file: string): Database {
@@ -111,6 +129,7 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     max: options.poolSize ?? 10,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     connectionTimeoutMillis: 10_000,
+    application_name: "davus",
     idleTimeoutMillis: 30_000,
     types: pgTypes,
   });
@@ -125,6 +144,7 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     db,
     engine: "postgres",
     label: describePostgresUrl(url),
+    listen: (channel, onNotify, logger) => listenPostgres(url, channel, onNotify, logger),
     async ping(timeoutMs = 5_000) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -140,6 +160,75 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
       if (closed) return;
       closed = true;
       await db.destroy();
+    },
+  };
+}
+
+const CHANNEL = /^[a-z_][a-z0-9_]*$/;
+
+/**
+ * A connection of its own that LISTENs on `channel`. When it drops (a restart, a network
+ * blip, pg_terminate_backend) it is opened again with a growing pause, up to 30 s.
+ */
+async function listenPostgres(
+  url: string,
+  channel: string,
+  onNotify: () => void,
+  logger?: ListenLogger,
+): Promise<Listener> {
+  if (!CHANNEL.test(channel)) throw new Error(`Channel name "${channel}" is not valid.`);
+  let client: pg.Client | undefined;
+  let closed = false;
+  let pauseMs = 250;
+  let timer: NodeJS.Timeout | undefined;
+
+  const reconnectSoon = () => {
+    if (closed || timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      connect().catch((error: Error) => {
+        logger?.warn({ err: error.message, pauseMs }, "listen connection failed; trying again");
+        pauseMs = Math.min(pauseMs * 2, 30_000);
+        reconnectSoon();
+      });
+    }, pauseMs);
+    timer.unref();
+  };
+
+  const connect = async () => {
+    const next = new pg.Client({ connectionString: url, application_name: "davus-listen" });
+    next.on("notification", (message) => {
+      if (message.channel === channel) onNotify();
+    });
+    next.on("error", () => {
+      if (client === next) client = undefined;
+      reconnectSoon();
+    });
+    next.on("end", () => {
+      if (client === next) client = undefined;
+      if (!closed) logger?.warn({ channel }, "listen connection lost; opening it again");
+      reconnectSoon();
+    });
+    await next.connect();
+    if (closed) {
+      await next.end().catch(() => {});
+      return;
+    }
+    await next.query(`listen ${channel}`);
+    client = next;
+    pauseMs = 250;
+    onNotify();
+  };
+
+  await connect().catch((error: Error) => {
+    logger?.warn({ err: error.message }, "listen connection failed; trying again");
+    reconnectSoon();
+  });
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await client?.end().catch(() => {});
     },
   };
 }

@@ -52,7 +52,7 @@ export interface JobsTable {
 }
 
 export type RunOutcome = "succeeded" | "failed" | "dead" | "released" | "lost";
-export type RunTrigger = "inline" | "timer" | "trigger" | "cli" | "http";
+export type RunTrigger = "inline" | "timer" | "notify" | "trigger" | "cli" | "http";
 
 export interface JobRunsTable {
   id: Generated<number>;

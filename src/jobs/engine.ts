@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
-import type { Insertable, Kysely, Transaction } from "kysely";
+import { type Insertable, type Kysely, sql, type Transaction } from "kysely";
 import type { Clock } from "../clock.js";
-import type { Database } from "../db/database.js";
+import type { Database, Listener } from "../db/database.js";
 import type { Job, JobRunsTable, RunTrigger, Schema } from "../db/schema.js";
+import { retryTransient } from "../db/transient-errors.js";
 import { AppError, describeError, isRetryable } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { InlineRunner } from "./inline-tasks.js";
@@ -91,6 +92,11 @@ export interface EnqueueOptions {
   uniqueKey?: string;
   priority?: number;
   /**
+   * Wake listening instances (PostgreSQL NOTIFY); default true. Off when the caller drains
+   * the job itself right after, as a tick does with the slots it fires.
+   */
+  notify?: boolean;
+  /**
    * The caller's transaction. The job then exists if and only if that transaction
    * commits. Inside `jobs.transaction()`, the job also runs in this process right after
    * the commit; in a transaction of the caller's own, the next drain runs it.
@@ -124,8 +130,8 @@ export interface JobEngineOptions {
   timerMs?: number;
   retentionMs?: number;
   random?: () => number;
-  /** Called after an enqueue commits a job that another instance could run. */
-  onJobsCommitted?: (jobs: number) => void;
+  /** Listen for other instances' new jobs (PostgreSQL); default true once started. */
+  listen?: boolean;
 }
 
 interface Held {
@@ -141,6 +147,7 @@ interface PendingCompletion {
 }
 
 const PRUNE_EVERY_MS = 10 * 60_000;
+const WAKE_CHANNEL = "davus_jobs";
 const PRUNE_BATCH = 500;
 
 /**
@@ -160,12 +167,15 @@ export class JobEngine {
   private readonly timerHooks: (() => Promise<void>)[] = [];
   private readonly inline: InlineRunner;
   private readonly options: Required<
-    Omit<JobEngineOptions, "worker" | "tasks" | "onJobsCommitted" | "database" | "logger" | "clock">
+    Omit<JobEngineOptions, "worker" | "tasks" | "listen" | "database" | "logger" | "clock">
   >;
   private flushing: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private timerBusy = false;
+  private waking = false;
+  private wakeAgain = false;
+  private listening: Promise<Listener | undefined> | undefined;
   private inlineFirstWaiting = 0;
   private lastPruneAt = 0;
   private started = false;
@@ -214,10 +224,41 @@ export class JobEngine {
   start(): void {
     if (this.started || this.stopping) return;
     this.started = true;
+    if (this.config.listen !== false && this.config.database.listen) {
+      // Other instances NOTIFY when they store a job this one could run: drain at once
+      // instead of at the next beat. The timer stays the safety net.
+      this.listening = this.config.database
+        .listen(WAKE_CHANNEL, () => this.wake(), this.config.logger)
+        .catch((error) => {
+          this.config.logger.error({ err: describeError(error) }, "could not listen for new jobs");
+          return undefined;
+        });
+    }
     if (this.options.timerMs > 0) {
       this.drainTimer = setInterval(() => void this.onTimer(), this.options.timerMs);
       this.drainTimer.unref();
     }
+  }
+
+  /** Drain soon, in the background; wake-ups that come meanwhile fold into one more drain. */
+  wake(): void {
+    if (!this.started || this.stopping) return;
+    if (this.waking) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.waking = true;
+    this.drain({ trigger: "notify", budgetMs: 20_000 })
+      .catch((error) =>
+        this.config.logger.error({ err: describeError(error) }, "wake-up drain failed"),
+      )
+      .finally(() => {
+        this.waking = false;
+        if (this.wakeAgain) {
+          this.wakeAgain = false;
+          this.wake();
+        }
+      });
   }
 
   /** Run `hook` on every timer beat, before the drain (the scheduler fires due slots here). */
@@ -299,7 +340,10 @@ export class JobEngine {
       if (inlineFirst) this.inlineFirstWaiting--;
       throw error;
     }
-    if (!inlineFirst) return inserted;
+    if (!inlineFirst) {
+      if (inserted.created && options.notify !== false) await this.announce(options.db ?? this.db);
+      return inserted;
+    }
     if (!inserted.created) {
       this.inlineFirstWaiting--;
       return inserted;
@@ -321,7 +365,7 @@ export class JobEngine {
     const now = this.config.clock.now();
     const rows = payloads.map((payload) => this.newJobRow(definition, payload, options, now));
     const ids = await insertJobs(options.db ?? this.db, rows, now);
-    if (!options.db) this.config.onJobsCommitted?.(ids.length);
+    if (ids.length > 0) await this.announce(options.db ?? this.db);
     return ids;
   }
 
@@ -360,7 +404,7 @@ export class JobEngine {
         { status: existing ? 409 : 404 },
       );
     }
-    this.config.onJobsCommitted?.(1);
+    await this.announce(this.db);
     return job;
   }
 
@@ -442,7 +486,7 @@ export class JobEngine {
     }
 
     if (!options.jobIds) await this.pruneIfDue();
-    const remaining = await countDue(this.db, this.config.clock.now());
+    const remaining = await this.withRetry(() => countDue(this.db, this.config.clock.now()));
     return {
       outcomes,
       counts: countOutcomes(outcomes),
@@ -481,6 +525,8 @@ export class JobEngine {
 
   private async shutdown(graceMs: number): Promise<void> {
     clearInterval(this.drainTimer);
+    const listener = await this.listening;
+    await listener?.close();
     const deadline = performance.now() + graceMs;
     const log = this.config.logger;
 
@@ -621,13 +667,15 @@ export class JobEngine {
     trigger: RunTrigger,
   ): Promise<ClaimedJob[]> {
     const now = this.config.clock.now();
-    const claimed = await claimJobs(this.db, this.config.database.engine, {
-      worker: this.worker,
-      now,
-      leaseMs: this.options.leaseMs,
-      limit,
-      ...(ids ? { ids } : {}),
-    });
+    const claimed = await this.withRetry(() =>
+      claimJobs(this.db, this.config.database.engine, {
+        worker: this.worker,
+        now,
+        leaseMs: this.options.leaseMs,
+        limit,
+        ...(ids ? { ids } : {}),
+      }),
+    );
     for (const job of claimed) this.hold(job);
 
     // A claimed job that was running belonged to a holder whose lease expired: record the
@@ -686,7 +734,9 @@ export class JobEngine {
     if (this.held.size === 0) return;
     const now = this.config.clock.now();
     try {
-      const stillHeld = await renewLeases(this.db, this.worker, now + this.options.leaseMs, now);
+      const stillHeld = await this.withRetry(() =>
+        renewLeases(this.db, this.worker, [...this.held.keys()], now + this.options.leaseMs, now),
+      );
       for (const [id, held] of this.held) {
         // A job held in memory but not in the table lost its lease (or is not committed yet).
         if (!stillHeld.has(id) && held.started && !held.released) {
@@ -901,27 +951,22 @@ export class JobEngine {
       await new Promise((resolve) => setImmediate(resolve));
       while (this.pendingCompletions.length > 0) {
         const batch = this.pendingCompletions.splice(0, 500);
-        let lost = new Set<number>();
-        for (let attempt = 1; ; attempt++) {
-          try {
-            lost = await writeCompletions(
+        let lost: Set<number>;
+        try {
+          lost = await this.withRetry(() =>
+            writeCompletions(
               this.db,
               this.worker,
               batch.map((p) => p.completion),
               this.config.clock.now(),
-            );
-            break;
-          } catch (error) {
-            if (attempt >= 3) {
-              this.config.logger.error(
-                { err: describeError(error), jobs: batch.length },
-                "could not record job outcomes; those jobs run again when their leases expire",
-              );
-              lost = new Set(batch.map((p) => p.completion.job.id));
-              break;
-            }
-            await new Promise((r) => setTimeout(r, 100 * 3 ** attempt));
-          }
+            ),
+          );
+        } catch (error) {
+          this.config.logger.error(
+            { err: describeError(error), jobs: batch.length },
+            "could not record job outcomes; those jobs run again when their leases expire",
+          );
+          lost = new Set(batch.map((p) => p.completion.job.id));
         }
         for (const pending of batch) pending.done(lost.has(pending.completion.job.id));
       }
@@ -936,7 +981,7 @@ export class JobEngine {
   ): Promise<number> {
     if (jobs.length === 0) return 0;
     const now = this.config.clock.now();
-    const released = await releaseJobs(this.db, this.worker, jobs, now);
+    const released = await this.withRetry(() => releaseJobs(this.db, this.worker, jobs, now));
     const started = new Set(jobs.filter((job) => job.started).map((job) => job.id));
     await insertRuns(
       this.db,
@@ -957,6 +1002,26 @@ export class JobEngine {
     );
     for (const job of jobs) this.unhold(job.id);
     return released.length;
+  }
+
+  /**
+   * Tell listening instances that a job is waiting. On PostgreSQL, NOTIFY inside a
+   * transaction is delivered at its commit, and not at all if it rolls back.
+   */
+  private async announce(db: Kysely<Schema>): Promise<void> {
+    if (this.config.database.engine !== "postgres") return;
+    await sql`select pg_notify(${WAKE_CHANNEL}, '')`.execute(db);
+  }
+
+  /** Try a statement again while the database fails with a transient error. */
+  private withRetry<T>(work: () => Promise<T>): Promise<T> {
+    return retryTransient(work, {
+      onRetry: (error, attempt) =>
+        this.config.logger.warn(
+          { err: describeError(error), attempt },
+          "database error; trying again",
+        ),
+    });
   }
 
   private async pruneIfDue(): Promise<void> {

@@ -280,16 +280,23 @@ export async function writeCompletions(
   });
 }
 
-/** Extend the leases this worker holds; returns the ids it still holds. */
+/**
+ * Extend the leases of the jobs this worker holds in memory; returns the ids it still holds.
+ * Only those ids: a claim whose answer was lost with its connection is not renewed, so its
+ * lease expires and another drain takes the job.
+ */
 export async function renewLeases(
   db: Db,
   worker: string,
+  ids: number[],
   until: number,
   now: number,
 ): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
   const rows = await db
     .updateTable("jobs")
     .set({ locked_until: until, updated_at: now })
+    .where("id", "in", ids)
     .where("locked_by", "=", worker)
     .where("status", "=", "running")
     .returning("id")

@@ -174,6 +174,7 @@ export class Scheduler {
             const job = await jobs.enqueue(schedule.taskName, schedule.payload(new Date(slot)), {
               db: trx,
               uniqueKey: `schedule:${schedule.name}:${iso(slot)}`,
+              notify: false,
             });
             if (job.created) {
               firedNow.push({

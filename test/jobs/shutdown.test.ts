@@ -131,7 +131,7 @@ describe.each(engines)("the timer ($name)", (engine: TestEngine) => {
         handled.push(payload.month);
       },
     });
-    const timed = world.engine({ tasks: [task], timerMs: 50 });
+    const timed = world.engine({ tasks: [task], timerMs: 50, listen: false });
     const other = world.engine({ tasks: [task] });
     timed.start();
     timed.start();

@@ -137,6 +137,13 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   // An idle client whose connection drops emits 'error' on the pool; without a listener
   // that would crash the process. The pool discards the client and opens a new one.
   pool.on("error", () => {});
+  // A client checked out (inside a transaction, between two statements) whose connection
+  // is cut emits 'error' with nobody listening, which would crash the process. Its next
+  // statement fails instead, as a transient error that is retried, and the pool drops it
+  // on release because it is no longer queryable.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
 
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;

@@ -185,6 +185,9 @@ const environmentSchema = z.object({
   TICK_BUDGET_SECONDS: wholeNumber(25, 1, 3600, "a whole number of seconds from 1 to 3600"),
 });
 
+/** Every variable this service reads. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);
+
 type Environment = Record<string, string | undefined>;
 
 /** A value as it may be quoted in a message: a URL's user name and password blanked. */

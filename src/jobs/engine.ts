@@ -148,6 +148,7 @@ interface PendingCompletion {
 
 const PRUNE_EVERY_MS = 10 * 60_000;
 const WAKE_CHANNEL = "davus_jobs";
+const ANALYZE_AFTER_ROWS = 5_000;
 const PRUNE_BATCH = 500;
 
 /**
@@ -365,6 +366,12 @@ export class JobEngine {
     const now = this.config.clock.now();
     const rows = payloads.map((payload) => this.newJobRow(definition, payload, options, now));
     const ids = await insertJobs(options.db ?? this.db, rows, now);
+    // A table that grew by thousands of rows at once has stale statistics until autovacuum
+    // analyzes it (up to a minute later), and meanwhile the planner may sort the whole
+    // queue on every claim. Analyzing now keeps claims on the index.
+    if (ids.length >= ANALYZE_AFTER_ROWS && !options.db) {
+      await sql`analyze jobs`.execute(this.db);
+    }
     if (ids.length > 0) await this.announce(options.db ?? this.db);
     return ids;
   }
@@ -417,49 +424,106 @@ export class JobEngine {
     const deadline = started + (options.budgetMs ?? 25_000);
     const concurrency = Math.max(1, options.concurrency ?? this.options.concurrency);
     const trigger = options.trigger ?? "trigger";
-    const outcomes: JobOutcome[] = [];
-    const running = new Map<number, Promise<JobOutcome>>();
+    // A job holds a slot while its handler runs; its outcome is written afterwards, in a
+    // group with others, so a slow write never keeps the next job from starting.
+    const running = new Set<number>();
+    const finals = new Map<number, Promise<JobOutcome>>();
     const queue: ClaimedJob[] = [];
-    const timeLeft = () => deadline - performance.now() > 0 && this.stopping === undefined;
+    // Timers may fire a little before performance.now() reaches the deadline, so the timer
+    // itself marks the time as up.
+    let timeUp = false;
+    const timeLeft = () =>
+      !timeUp && deadline - performance.now() > 0 && this.stopping === undefined;
     let wanted = options.jobIds ? [...new Set(options.jobIds)] : undefined;
+
+    // The loop sleeps until something happens: a slot frees, a claim returns, time is up.
+    let woken = false;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      woken = true;
+      wake?.();
+    };
+    const nextEvent = () =>
+      woken
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+    const free = (jobId: number) => {
+      if (running.delete(jobId)) notify();
+    };
+    const deadlineTimer = setTimeout(
+      () => {
+        timeUp = true;
+        notify();
+      },
+      Math.max(0, deadline - performance.now()),
+    );
 
     // Jobs asked for by id that already run here (inline-first) are awaited, not claimed.
     if (wanted) {
       for (const id of wanted) {
         const current = this.inFlight.get(id);
-        if (current) running.set(id, current);
+        if (!current) continue;
+        running.add(id);
+        finals.set(id, current);
+        current.then(() => free(id));
       }
       wanted = wanted.filter((id) => !running.has(id));
     }
 
     let exhausted = false;
-    for (;;) {
-      const open = timeLeft();
-      while (open && queue.length > 0 && running.size < concurrency) {
-        const job = queue.shift() as ClaimedJob;
-        running.set(job.id, this.execute(job, trigger));
-      }
-
-      if (open && !exhausted && queue.length < concurrency && (!wanted || wanted.length > 0)) {
-        // Claim a batch ahead of the workers, so that they never wait on a claim.
-        const want = Math.max(concurrency, this.options.batchSize) - queue.length;
-        if (want > 0) {
-          const claimed = await this.claim(want, wanted, trigger);
-          if (claimed.length < want || wanted) exhausted = true;
+    let claiming: Promise<void> | undefined;
+    let claimError: unknown;
+    const claimMore = () => {
+      const want = Math.max(concurrency, this.options.batchSize);
+      claiming = this.claim(want, wanted, trigger)
+        .then((claimed) => {
           queue.push(...claimed);
-          continue;
-        }
-      }
+          if (claimed.length < want || wanted) exhausted = true;
+        })
+        .catch((error) => {
+          claimError = error;
+          exhausted = true;
+        })
+        .finally(() => {
+          claiming = undefined;
+          notify();
+        });
+    };
 
-      if (running.size === 0 && (queue.length === 0 || !open)) break;
-      const settled = await settleOne(running, deadline);
-      if (!settled) break;
-      running.delete(settled.jobId);
-      outcomes.push(settled);
+    try {
+      for (;;) {
+        woken = false;
+        const open = timeLeft();
+        while (open && queue.length > 0 && running.size < concurrency) {
+          const job = queue.shift() as ClaimedJob;
+          running.add(job.id);
+          const final = this.execute(job, trigger, false, () => free(job.id));
+          final.then(() => free(job.id));
+          finals.set(job.id, final);
+        }
+
+        // Claim the next batch while this one runs, so that slots never wait on a claim.
+        const canClaim = open && !exhausted && !claiming && (!wanted || wanted.length > 0);
+        if (canClaim && queue.length < concurrency) claimMore();
+
+        if (running.size === 0 && !claiming && (queue.length === 0 || !open)) break;
+        if (!open && !claiming) break;
+        await nextEvent();
+      }
+      await claiming;
+    } finally {
+      clearTimeout(deadlineTimer);
     }
 
-    // What is left: jobs still running past the budget, and claimed jobs never started.
-    for (const [jobId, _promise] of running) {
+    // Outcomes: a job whose handler ended is final once its write is done; a job still
+    // running past the budget goes on in the background; claimed jobs never started go back.
+    const outcomes: JobOutcome[] = [];
+    for (const [jobId, final] of finals) {
+      if (!running.has(jobId)) outcomes.push(await final);
+    }
+    for (const jobId of running.keys()) {
       const held = this.held.get(jobId);
       outcomes.push({
         jobId,
@@ -485,6 +549,7 @@ export class JobEngine {
       }
     }
 
+    if (claimError !== undefined && outcomes.length === 0) throw claimError;
     if (!options.jobIds) await this.pruneIfDue();
     const remaining = await this.withRetry(() => countDue(this.db, this.config.clock.now()));
     return {
@@ -758,10 +823,17 @@ export class JobEngine {
   }
 
   /** Run one claimed attempt and record its end; resolves with the outcome. */
-  private execute(job: Job, trigger: RunTrigger, deferred = false): Promise<JobOutcome> {
+  private execute(
+    job: Job,
+    trigger: RunTrigger,
+    deferred = false,
+    onHandled?: () => void,
+  ): Promise<JobOutcome> {
     const start = deferred
-      ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.attempt(job, trigger))
-      : this.attempt(job, trigger);
+      ? new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+          this.attempt(job, trigger, onHandled),
+        )
+      : this.attempt(job, trigger, onHandled);
     const run = start.finally(() => {
       this.inFlight.delete(job.id);
       this.unhold(job.id);
@@ -770,7 +842,11 @@ export class JobEngine {
     return run;
   }
 
-  private async attempt(job: Job, trigger: RunTrigger): Promise<JobOutcome> {
+  private async attempt(
+    job: Job,
+    trigger: RunTrigger,
+    onHandled?: () => void,
+  ): Promise<JobOutcome> {
     // An inline-first job starts a turn after its commit; stop() may have given it back in
     // between, as not started. Running it now would run it once more than its history shows.
     const held = this.held.get(job.id);
@@ -785,7 +861,7 @@ export class JobEngine {
     }
     held.started = true;
     const task = this.tasks.get(job.task);
-    const log = this.config.logger.child({
+    const log = lazyChild(this.config.logger, {
       jobId: job.id,
       task: job.task,
       attempt: job.attempts,
@@ -853,6 +929,7 @@ export class JobEngine {
               retryAt: now + retryDelay(backoff, job.attempts, this.options.random),
             }
           : { kind, job, run, error: message ?? "" };
+    onHandled?.();
     const lost = await this.complete(completion);
 
     const fields = { durationMs, outcome: kind, ...(message ? { err: message } : {}) };
@@ -899,30 +976,29 @@ export class JobEngine {
         }),
       );
     }, task.timeoutMs);
-    // A handler that ignores its signal still loses the race: the attempt counts as failed,
-    // though its code may go on in the background until it returns.
-    const aborted = new Promise<never>((_, reject) => {
-      if (controller.signal.aborted) reject(controller.signal.reason);
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
-        once: true,
-      });
-    });
-    aborted.catch(() => {});
-
     try {
-      await Promise.race([
-        Promise.resolve().then(() =>
-          task.handler({
-            payload,
-            jobId: job.id,
-            attempt: job.attempts,
-            logger: log,
-            signal: controller.signal,
-            db: this.db,
-          }),
-        ),
-        aborted,
-      ]);
+      // A handler that ignores its signal still loses to the abort: the attempt counts as
+      // failed, though its code may go on in the background until it returns.
+      await new Promise<void>((resolve, reject) => {
+        const { signal } = controller;
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        signal.onabort = () => reject(signal.reason);
+        Promise.resolve()
+          .then(() =>
+            task.handler({
+              payload,
+              jobId: job.id,
+              attempt: job.attempts,
+              logger: log,
+              signal,
+              db: this.db,
+            }),
+          )
+          .then(() => resolve(), reject);
+      });
       return undefined;
     } catch (error) {
       return error ?? new Error("the handler threw nothing");
@@ -956,6 +1032,7 @@ export class JobEngine {
           lost = await this.withRetry(() =>
             writeCompletions(
               this.db,
+              this.config.database.engine,
               this.worker,
               batch.map((p) => p.completion),
               this.config.clock.now(),
@@ -1047,22 +1124,33 @@ export class JobEngine {
   }
 }
 
-/** Wait for the first of `running` to settle, or until `deadline`. */
-async function settleOne(
-  running: Map<number, Promise<JobOutcome>>,
-  deadline: number,
-): Promise<JobOutcome | undefined> {
-  const left = deadline - performance.now();
-  if (left <= 0) return undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), left);
+/**
+ * A logger with the job's fields that makes no pino child unless a handler asks for more
+ * than the four levels: a child with redaction costs more than a no-op job.
+ */
+function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  const get = () => {
+    child ??= parent.child(bindings);
+    return child;
+  };
+  return new Proxy({} as Logger, {
+    get(_target, property) {
+      if (
+        property === "info" ||
+        property === "warn" ||
+        property === "error" ||
+        property === "debug"
+      ) {
+        return (fields: object, message?: string) => {
+          if (parent.isLevelEnabled(property))
+            parent[property]({ ...bindings, ...fields }, message);
+        };
+      }
+      const value = Reflect.get(get(), property);
+      return typeof value === "function" ? value.bind(get()) : value;
+    },
   });
-  try {
-    return await Promise.race([...running.values(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function countOutcomes(outcomes: JobOutcome[]): DrainCounts {

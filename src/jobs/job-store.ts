@@ -130,7 +130,11 @@ export async function claimJobs(
   // Two searches, each served by its own partial index (an OR of both would scan the table):
   // leases that expired, then queued or failed jobs whose time has come. Jobs asked for by
   // id run now even if a retry was scheduled later: the caller asked for them.
-  const only = ids ? sql`and id in (${sql.join(ids)})` : sql``;
+  const only = ids
+    ? engine === "postgres"
+      ? sql`and id = any(${ids}::bigint[])`
+      : sql`and id in (${sql.join(ids)})`
+    : sql``;
   const expired = sql`status = 'running' and locked_until < ${now} ${only}`;
   const due = ids
     ? sql`status in ('queued', 'failed') ${only}`
@@ -139,29 +143,30 @@ export async function claimJobs(
     locked_until = ${now + leaseMs}, started_at = ${now}, updated_at = ${now}`;
 
   if (engine === "postgres") {
-    // One statement: concurrent claimers skip each other's rows instead of waiting.
+    // One statement: concurrent claimers skip each other's rows instead of waiting. The
+    // update finds its rows by id through an array, so the planner probes the primary key
+    // instead of joining (and scanning) the whole table.
     const result = await sql<ClaimedJob>`
       with expired as (
-        select id, status as previous_status, started_at as previous_started_at,
-          locked_by as previous_locked_by
+        select id, started_at, locked_by
         from jobs where ${expired}
         order by locked_until limit ${limit}
         for update skip locked
       ), due as (
-        select id, status as previous_status, started_at as previous_started_at,
-          locked_by as previous_locked_by
+        select id
         from jobs where ${due}
         order by priority desc, run_at, id limit ${limit}
         for update skip locked
       ), picked as (
-        select * from expired union all select * from due limit ${limit}
+        select id from expired union all select id from due limit ${limit}
       )
       update jobs set ${claim}
-      from picked
-      where jobs.id = picked.id
-      returning jobs.*, picked.previous_status, picked.previous_started_at, picked.previous_locked_by`.execute(
-      db,
-    );
+      where jobs.id = any(array(select id from picked))
+      returning jobs.*,
+        case when jobs.id = any(array(select id from expired)) then 'running' else 'queued' end
+          as previous_status,
+        (select e.started_at from expired e where e.id = jobs.id) as previous_started_at,
+        (select e.locked_by from expired e where e.id = jobs.id) as previous_locked_by`.execute(db);
     return result.rows.sort(byClaimOrder);
   }
 
@@ -219,6 +224,69 @@ export type Completion =
  * worker no longer held: their outcome was not written, another holder owns them now.
  */
 export async function writeCompletions(
+  db: Db,
+  engine: Engine,
+  worker: string,
+  completions: Completion[],
+  now: number,
+): Promise<Set<number>> {
+  if (completions.length === 0) return new Set();
+  return engine === "postgres"
+    ? writeCompletionsPostgres(db, worker, completions, now)
+    : writeCompletionsInTransaction(db, worker, completions, now);
+}
+
+/**
+ * PostgreSQL: one statement, whatever the number of completions: the outcomes travel as
+ * arrays, the jobs are updated and their runs recorded in the same round trip, and the plan
+ * is the same for every batch.
+ */
+async function writeCompletionsPostgres(
+  db: Db,
+  worker: string,
+  completions: Completion[],
+  now: number,
+): Promise<Set<number>> {
+  const column = <T>(pick: (c: Completion) => T) => completions.map(pick);
+  const result = await sql<{ id: number }>`
+    with input as (
+      select * from unnest(
+        ${column((c) => c.job.id)}::bigint[],
+        ${column((c) => c.kind)}::text[],
+        ${column((c) => (c.kind === "failed" ? c.retryAt : null))}::bigint[],
+        ${column((c) => (c.kind === "succeeded" ? null : c.error))}::text[],
+        ${column((c) => c.run.task)}::text[],
+        ${column((c) => c.run.attempt)}::int[],
+        ${column((c) => c.run.started_at)}::bigint[],
+        ${column((c) => c.run.finished_at ?? now)}::bigint[],
+        ${column((c) => c.run.duration_ms ?? null)}::int[],
+        ${column((c) => c.run.trigger)}::text[]
+      ) as t(id, kind, retry_at, error, task, attempt, started_at, finished_at, duration_ms, trigger)
+    ), done as (
+      update jobs set
+        status = input.kind,
+        run_at = coalesce(input.retry_at, jobs.run_at),
+        locked_by = null,
+        locked_until = null,
+        last_error = input.error,
+        finished_at = case when input.kind = 'failed' then null else ${now}::bigint end,
+        updated_at = ${now}
+      from input
+      where jobs.id = input.id and jobs.locked_by = ${worker} and jobs.status = 'running'
+      returning jobs.id
+    ), runs as (
+      insert into job_runs
+        (job_id, task, attempt, started_at, finished_at, duration_ms, outcome, error, trigger, worker)
+      select input.id, input.task, input.attempt, input.started_at, input.finished_at,
+        input.duration_ms, input.kind, input.error, input.trigger, ${worker}
+      from input join done on done.id = input.id
+    )
+    select id from done`.execute(db);
+  const written = new Set(result.rows.map((row) => Number(row.id)));
+  return new Set(completions.map((c) => c.job.id).filter((id) => !written.has(id)));
+}
+
+async function writeCompletionsInTransaction(
   db: Db,
   worker: string,
   completions: Completion[],

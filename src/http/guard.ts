@@ -20,10 +20,14 @@ export interface GuardOptions {
 
 const CHALLENGE = { "WWW-Authenticate": 'Api-Key realm="davus"' };
 
-/** The client's address: the socket's, or behind a trusted proxy the first forwarded one. */
+/**
+ * The client's address: the socket's, or behind a trusted proxy the last address in
+ * X-Forwarded-For, the one the proxy itself appended. Earlier entries come from the client
+ * and could be anything it likes, which would let it dodge the rate limit.
+ */
 export function clientAddress(c: Context, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+    const forwarded = c.req.header("x-forwarded-for")?.split(",").at(-1)?.trim();
     if (forwarded) return forwarded;
   }
   try {

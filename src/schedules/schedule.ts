@@ -107,6 +107,16 @@ export function defineSchedule(name: string, options: ScheduleOptions): Schedule
         if (slots.length > keep) slots.shift();
         cursor = next;
       }
+      // The scan stopped at its bound before `until`: the newest slots come from a search
+      // backwards instead, so that `latest` is the real latest after a very long gap.
+      if (total >= MAX_SLOTS_SCANNED) {
+        const newest = cron
+          .previousRuns(keep, new Date(until + 1))
+          .map((slot) => slot.getTime())
+          .filter((slot) => slot > after)
+          .reverse();
+        return { slots: newest, total };
+      }
       return { slots, total };
     },
   };

@@ -41,6 +41,18 @@ export function messageIdFor(key: string): string {
   return `<${createHash("sha256").update(key).digest("hex").slice(0, 32)}@davus.invalid>`;
 }
 
+/** What nodemailer sends for `message`, whatever the backend. */
+function mailOptions(from: string, message: MailMessage) {
+  return {
+    from,
+    to: message.to,
+    subject: message.subject,
+    text: message.text,
+    ...(message.html ? { html: message.html } : {}),
+    messageId: messageIdFor(message.messageKey),
+  };
+}
+
 /** The mailer for the configured backend: smtp, console or file. */
 export function createMailer(options: MailerOptions): Mailer {
   const { config } = options;
@@ -71,16 +83,9 @@ function createSmtpMailer({ config, logger, tlsCa }: MailerOptions): Mailer {
   return {
     backend: "smtp",
     async send(message) {
-      const messageId = messageIdFor(message.messageKey);
+      const { messageId, ...envelope } = mailOptions(config.from, message);
       try {
-        const info = await transport.sendMail({
-          from: config.from,
-          to: message.to,
-          subject: message.subject,
-          text: message.text,
-          ...(message.html ? { html: message.html } : {}),
-          messageId,
-        });
+        const info = await transport.sendMail({ ...envelope, messageId });
         log.info({ to: message.to, messageId, response: info.response }, "mail delivered");
         return { messageId };
       } catch (error) {
@@ -106,15 +111,8 @@ function createStreamMailer({ config, logger, consoleOut }: MailerOptions): Mail
   return {
     backend: config.backend,
     async send(message) {
-      const messageId = messageIdFor(message.messageKey);
-      const info = await transport.sendMail({
-        from: config.from,
-        to: message.to,
-        subject: message.subject,
-        text: message.text,
-        ...(message.html ? { html: message.html } : {}),
-        messageId,
-      });
+      const { messageId, ...envelope } = mailOptions(config.from, message);
+      const info = await transport.sendMail({ ...envelope, messageId });
       const raw = info.message as Buffer;
 
       if (config.backend === "console") {

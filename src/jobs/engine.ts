@@ -7,6 +7,7 @@ import type { Job, JobRunsTable, RunTrigger, Schema } from "../db/schema.js";
 import { retryTransient } from "../db/transient-errors.js";
 import { AppError, describeError, isRetryable } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { AttemptAbort } from "./attempt-abort.js";
 import { InlineRunner } from "./inline-tasks.js";
 import {
   type ClaimedJob,
@@ -136,7 +137,7 @@ export interface JobEngineOptions {
 
 interface Held {
   job: Job;
-  controller: AbortController;
+  abort: AttemptAbort;
   started: boolean;
   released: boolean;
 }
@@ -611,9 +612,7 @@ export class JobEngine {
     const rest = [...this.held.values()];
     for (const held of rest) {
       held.released = true;
-      held.controller.abort(
-        new AppError("shutdown", "the process is stopping", { retryable: true }),
-      );
+      held.abort.abort(new AppError("shutdown", "the process is stopping", { retryable: true }));
     }
     try {
       await this.flush();
@@ -774,7 +773,7 @@ export class JobEngine {
   private hold(job: Job): void {
     this.held.set(job.id, {
       job,
-      controller: new AbortController(),
+      abort: new AttemptAbort(),
       started: false,
       released: false,
     });
@@ -806,7 +805,7 @@ export class JobEngine {
         // A job held in memory but not in the table lost its lease (or is not committed yet).
         if (!stillHeld.has(id) && held.started && !held.released) {
           held.released = true;
-          held.controller.abort(
+          held.abort.abort(
             new AppError("lease_lost", "another process took this job after its lease expired", {
               retryable: true,
             }),
@@ -880,7 +879,7 @@ export class JobEngine {
         retryable: false,
       });
     } else {
-      error = await this.runHandler(task, job, held.controller, log);
+      error = await this.runHandler(task, job, held.abort, log);
     }
 
     const durationMs = Math.round(performance.now() - clockStart);
@@ -956,7 +955,7 @@ export class JobEngine {
   private async runHandler(
     task: TaskDefinition<unknown>,
     job: Job,
-    controller: AbortController,
+    abort: AttemptAbort,
     log: Logger,
   ): Promise<unknown> {
     let payload: unknown;
@@ -970,7 +969,7 @@ export class JobEngine {
     }
 
     const timeout = setTimeout(() => {
-      controller.abort(
+      abort.abort(
         new AppError("job_timeout", `attempt took longer than ${task.timeoutMs} ms`, {
           retryable: true,
         }),
@@ -979,13 +978,9 @@ export class JobEngine {
     try {
       // A handler that ignores its signal still loses to the abort: the attempt counts as
       // failed, though its code may go on in the background until it returns.
+      const db = this.db;
       await new Promise<void>((resolve, reject) => {
-        const { signal } = controller;
-        if (signal.aborted) {
-          reject(signal.reason);
-          return;
-        }
-        signal.onabort = () => reject(signal.reason);
+        abort.onAbort(reject);
         Promise.resolve()
           .then(() =>
             task.handler({
@@ -993,8 +988,10 @@ export class JobEngine {
               jobId: job.id,
               attempt: job.attempts,
               logger: log,
-              signal,
-              db: this.db,
+              get signal() {
+                return abort.signal;
+              },
+              db,
             }),
           )
           .then(() => resolve(), reject);

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import {
@@ -8,9 +9,14 @@ import {
   type SqliteDatabase as SqliteDialectDatabase,
   sql,
 } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 import type { Schema } from "./schema.js";
+
+// pg is loaded on first use, so that an instance on SQLite does not pay for loading it
+// at every start (about 90 ms here).
+const requireModule = createRequire(import.meta.url);
+const loadPg = (): typeof pg => requireModule("pg") as typeof pg;
 
 export type Engine = "sqlite" | "postgres";
 
@@ -53,7 +59,7 @@ const NUMERIC_OID = 1700;
 const pgTypes = {
   getTypeParser(oid: number, format?: "text" | "binary") {
     if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format ?? "text");
+    return loadPg().types.getTypeParser(oid, format ?? "text");
   },
 };
 
@@ -124,7 +130,7 @@ function withStatementCache(connection: SqliteDatabase.Database): SqliteDialectD
 }
 
 function openPostgres(url: string, options: DatabaseOptions): Database {
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: url,
     max: options.poolSize ?? 10,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
@@ -203,7 +209,7 @@ async function listenPostgres(
   };
 
   const connect = async () => {
-    const next = new pg.Client({ connectionString: url, application_name: "davus-listen" });
+    const next = new (loadPg().Client)({ connectionString: url, application_name: "davus-listen" });
     next.on("notification", (message) => {
       if (message.channel === channel) onNotify();
     });

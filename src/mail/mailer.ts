@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
+import { createRequire } from "node:module";
 import path from "node:path";
-import nodemailer, { type Transporter } from "nodemailer";
+import type nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 import type { EmailConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import { classifySmtpError } from "./smtp-errors.js";
@@ -36,6 +38,10 @@ export interface MailerOptions {
   consoleOut?: NodeJS.WritableStream;
 }
 
+// nodemailer is loaded when the first message is sent, not at every start (about 80 ms).
+const requireModule = createRequire(import.meta.url);
+const loadNodemailer = (): typeof nodemailer => requireModule("nodemailer") as typeof nodemailer;
+
 /** A stable Message-ID per message key, so a receiver can spot a message delivered twice. */
 export function messageIdFor(key: string): string {
   return `<${createHash("sha256").update(key).digest("hex").slice(0, 32)}@davus.invalid>`;
@@ -64,19 +70,21 @@ function createSmtpMailer({ config, logger, tlsCa }: MailerOptions): Mailer {
   // One pooled transport for the process: connections are reused across messages.
   // `secure` is implicit TLS (465); `requireTLS` insists on STARTTLS (587, 2525) and fails
   // rather than sending in clear when the server does not offer it.
-  const transport: Transporter = nodemailer.createTransport({
-    pool: true,
-    maxConnections: 2,
-    host: config.host,
-    port: config.port,
-    secure: config.useSsl,
-    requireTLS: config.useTls,
-    ...(config.user ? { auth: { user: config.user, pass: config.password ?? "" } } : {}),
-    connectionTimeout: config.timeoutMs,
-    greetingTimeout: config.timeoutMs,
-    socketTimeout: config.timeoutMs,
-    ...(tlsCa ? { tls: { ca: tlsCa } } : {}),
-  });
+  let transport: Transporter | undefined;
+  const open = (): Transporter =>
+    (transport ??= loadNodemailer().createTransport({
+      pool: true,
+      maxConnections: 2,
+      host: config.host,
+      port: config.port,
+      secure: config.useSsl,
+      requireTLS: config.useTls,
+      ...(config.user ? { auth: { user: config.user, pass: config.password ?? "" } } : {}),
+      connectionTimeout: config.timeoutMs,
+      greetingTimeout: config.timeoutMs,
+      socketTimeout: config.timeoutMs,
+      ...(tlsCa ? { tls: { ca: tlsCa } } : {}),
+    }));
   const log = logger.child({ component: "mailer", backend: "smtp" });
   let closed = false;
 
@@ -85,7 +93,7 @@ function createSmtpMailer({ config, logger, tlsCa }: MailerOptions): Mailer {
     async send(message) {
       const { messageId, ...envelope } = mailOptions(config.from, message);
       try {
-        const info = await transport.sendMail({ ...envelope, messageId });
+        const info = await open().sendMail({ ...envelope, messageId });
         log.info({ to: message.to, messageId, response: info.response }, "mail delivered");
         return { messageId };
       } catch (error) {
@@ -95,24 +103,26 @@ function createSmtpMailer({ config, logger, tlsCa }: MailerOptions): Mailer {
     async close() {
       if (closed) return;
       closed = true;
-      transport.close();
+      transport?.close();
     },
   };
 }
 
 function createStreamMailer({ config, logger, consoleOut }: MailerOptions): Mailer {
-  const transport: Transporter = nodemailer.createTransport({
-    streamTransport: true,
-    buffer: true,
-    newline: "unix",
-  });
+  let transport: Transporter | undefined;
+  const open = (): Transporter =>
+    (transport ??= loadNodemailer().createTransport({
+      streamTransport: true,
+      buffer: true,
+      newline: "unix",
+    }));
   const log = logger.child({ component: "mailer", backend: config.backend });
 
   return {
     backend: config.backend,
     async send(message) {
       const { messageId, ...envelope } = mailOptions(config.from, message);
-      const info = await transport.sendMail({ ...envelope, messageId });
+      const info = await open().sendMail({ ...envelope, messageId });
       const raw = info.message as Buffer;
 
       if (config.backend === "console") {

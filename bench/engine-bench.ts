@@ -1,13 +1,13 @@
 import Database from "better-sqlite3";
-import { type BenchDatabase, freshSqlite, median, noopEngine, percentile } from "./harness.js";
-
-export interface Sizes {
-  drainJobs: number;
-  enqueueOne: number;
-  enqueueBatch: number;
-  latencyJobs: number;
-  runs: number;
-}
+import { type CrossProcessLatency, measureCrossProcess } from "./cross-process.js";
+import {
+  type BenchDatabase,
+  deferred,
+  freshSqlite,
+  noopEngine,
+  percentile,
+  vacuumAnalyze,
+} from "./harness.js";
 
 /** Jobs per second of `drain` over `count` no-op jobs enqueued in one batch. */
 export async function drainThroughput(
@@ -21,13 +21,7 @@ export async function drainThroughput(
       bench.task,
       Array.from({ length: count }, (_, n) => ({ n })),
     );
-    if (target.config.engine === "postgres") {
-      await bench.database.db.executeQuery({
-        sql: "vacuum analyze jobs",
-        parameters: [],
-        query: { kind: "RawNode" },
-      } as never);
-    }
+    if (target.config.engine === "postgres") await vacuumAnalyze(target.url, "jobs");
     const started = performance.now();
     const result = await bench.jobs.drain({ budgetMs: 600_000, concurrency, trigger: "cli" });
     const seconds = (performance.now() - started) / 1000;
@@ -75,19 +69,33 @@ export async function inlineFirstLatency(
   const samples: number[] = [];
   try {
     for (let n = 0; n < count; n++) {
-      let committedAt = 0;
-      const started = new Promise<void>((resolve) => {
-        bench.onStart = () => {
-          samples.push(performance.now() - committedAt);
-          resolve();
-        };
-      });
+      const started = deferred<number>();
+      bench.onStart = () => started.resolve(performance.now());
       await bench.jobs.enqueue(bench.task, { n });
-      committedAt = performance.now();
-      await started;
+      const committedAt = performance.now();
+      samples.push((await started.promise) - committedAt);
     }
     await bench.jobs.idle();
     return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  } finally {
+    await bench.close();
+  }
+}
+
+/**
+ * Commit to handler start across processes, in milliseconds: this process (A) enqueues each job
+ * alone, with no inline-first run, and a second process (B, an engine started on the same
+ * database at concurrency 1) runs it. See bench/cross-process.ts.
+ */
+export async function crossProcessLatency(
+  target: BenchDatabase,
+  count: number,
+): Promise<CrossProcessLatency> {
+  const bench = await noopEngine(target, { inlineFirstLimit: 0, timerMs: 0 });
+  try {
+    return await measureCrossProcess(target, count, "davus", async (n) => {
+      await bench.jobs.enqueue(bench.task, { n });
+    });
   } finally {
     await bench.close();
   }
@@ -149,12 +157,12 @@ export async function rawSqliteLoop(count: number): Promise<number> {
   }
 }
 
-/** Run `measure` `runs` times, each on a fresh database, and return the median. */
-export async function medianOf(
+/** Run `measure` `runs` times, each on a fresh database; the values in the order measured. */
+export async function measureRuns(
   runs: number,
   fresh: () => Promise<BenchDatabase>,
   measure: (target: BenchDatabase) => Promise<number>,
-): Promise<number> {
+): Promise<number[]> {
   const values: number[] = [];
   for (let run = 0; run < runs; run++) {
     const target = await fresh();
@@ -164,5 +172,5 @@ export async function medianOf(
       await target.drop();
     }
   }
-  return median(values);
+  return values;
 }

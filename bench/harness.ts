@@ -98,6 +98,63 @@ export async function noopEngine(
   });
 }
 
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one
+ * machine: both take the process's time origin (a wall-clock reading at its start) plus the
+ * monotonic time since. `Date.now()` has only whole milliseconds, and `performance.now()`
+ * alone counts from each process's own start.
+ */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** `vacuum analyze` a table (vacuum cannot run inside a transaction, so on its own connection). */
+export async function vacuumAnalyze(url: string, table: string): Promise<void> {
+  await adminQuery(url, `vacuum analyze ${table}`);
+}
+
+/** A promise with its resolve and reject at hand (Node 20 lacks `Promise.withResolvers`). */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Run `query` (which answers one row with a numeric `n`) on its own connection until `n` is 0,
+ * and return when it is: how a benchmark tells that a peer has written every outcome.
+ */
+export async function waitUntilNone(url: string, query: string, timeoutMs = 60_000): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await client.query<{ n: number | string }>(query);
+      if (Number(rows[0]?.n ?? 0) === 0) return;
+      if (performance.now() > deadline) throw new Error(`still ${rows[0]?.n} left: ${query}`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Open `size` connections of `pool` at once and give them back, so none is opened mid-run. */
+export async function warmPool(pool: pg.Pool, size: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: size }, () => pool.connect()));
+  for (const client of clients) client.release();
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);

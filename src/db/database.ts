@@ -16,7 +16,11 @@ import type { Schema } from "./schema.js";
 // pg is loaded on first use, so that an instance on SQLite does not pay for loading it
 // at every start (about 90 ms here).
 const requireModule = createRequire(import.meta.url);
-const loadPg = (): typeof pg => requireModule("pg") as typeof pg;
+let pgModule: typeof pg | undefined;
+const loadPg = (): typeof pg => {
+  pgModule ??= requireModule("pg") as typeof pg;
+  return pgModule;
+};
 
 export type Engine = "sqlite" | "postgres";
 

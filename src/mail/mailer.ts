@@ -40,7 +40,11 @@ export interface MailerOptions {
 
 // nodemailer is loaded when the first message is sent, not at every start (about 80 ms).
 const requireModule = createRequire(import.meta.url);
-const loadNodemailer = (): typeof nodemailer => requireModule("nodemailer") as typeof nodemailer;
+let nodemailerModule: typeof nodemailer | undefined;
+const loadNodemailer = (): typeof nodemailer => {
+  nodemailerModule ??= requireModule("nodemailer") as typeof nodemailer;
+  return nodemailerModule;
+};
 
 /** A stable Message-ID per message key, so a receiver can spot a message delivered twice. */
 export function messageIdFor(key: string): string {

@@ -223,7 +223,7 @@ export function buildApp(deps: AppDeps): Hono<Env> {
     const schedule = scheduler.get(name);
     const taskName = schedule?.taskName ?? name;
     const task = jobs.getTask(taskName);
-    if (!task || !task.durable) {
+    if (!task?.durable) {
       throw new AppError(
         "unknown_job",
         `There is no schedule or durable task named "${name}". GET /api/v1/jobs/ lists them.`,

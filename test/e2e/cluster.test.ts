@@ -1,59 +1,16 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { systemClock } from "../../src/clock.js";
 import { openDatabase } from "../../src/db/database.js";
-import { JobEngine } from "../../src/jobs/engine.js";
-import { createLogger } from "../../src/logger.js";
-import { engines, migratedDatabase, postgresUrl, type TestEngine } from "../support/databases.js";
-import { recordEffectTask } from "../support/record-effect.js";
-
-function startWorker(url: string, leaseMs: number): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "test/fixtures/crash-worker.ts"], {
-    env: { ...process.env, DATABASE_URL: url, LEASE_MS: String(leaseMs) },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-    else child.once("exit", (code) => resolve(code));
-  });
-}
-
-async function prepare(engine: TestEngine, jobs: number) {
-  const prepared = await migratedDatabase(engine);
-  const { database } = prepared;
-  await sql`create table effects (job_id bigint not null, n integer not null, pid integer not null)`.execute(
-    database.db,
-  );
-  const enqueuer = new JobEngine({
-    database,
-    logger: createLogger("silent"),
-    clock: systemClock,
-    tasks: [recordEffectTask],
-    timerMs: 0,
-  });
-  const ids = await enqueuer.enqueueMany(
-    recordEffectTask,
-    Array.from({ length: jobs }, (_, n) => ({ n })),
-  );
-  return { ...prepared, ids };
-}
-
-async function effectsPerJob(prepared: Awaited<ReturnType<typeof prepare>>) {
-  const rows = await sql<{ job_id: number; times: number; pids: number }>`
-    select job_id, count(*) as times, count(distinct pid) as pids from effects group by job_id`.execute(
-    prepared.database.db,
-  );
-  return rows.rows.map((row) => ({
-    jobId: Number(row.job_id),
-    times: Number(row.times),
-    pids: Number(row.pids),
-  }));
-}
+import { engines, postgresUrl, type TestEngine } from "../support/databases.js";
+import { countsBy, waitFor } from "../support/jobs.js";
+import { exited } from "../support/processes.js";
+import {
+  databaseWithEffectJobs,
+  effectsPerJob,
+  startEffectWorker,
+} from "../support/record-effect.js";
 
 const postgres = engines.filter((engine) => engine.name === "postgres");
 
@@ -68,44 +25,40 @@ describe.skipIf(postgresUrl === undefined)("several instances on one PostgreSQL 
   it.each([1, 2, 3])(
     "three processes drain 5,000 jobs and each runs exactly once (repetition %i)",
     async () => {
-      const prepared = await prepare(postgres[0] as TestEngine, 5_000);
+      const prepared = await databaseWithEffectJobs(postgres[0] as TestEngine, 5_000);
       dispose = prepared.dispose;
 
-      const workers = [0, 1, 2].map(() => startWorker(prepared.url, 60_000));
+      const workers = [0, 1, 2].map(() => startEffectWorker(prepared.url, 60_000));
       expect(await Promise.all(workers.map(exited))).toEqual([0, 0, 0]);
 
-      const perJob = await effectsPerJob(prepared);
+      const perJob = await effectsPerJob(prepared.database);
       expect(perJob).toHaveLength(5_000);
       expect(perJob.filter((job) => job.times !== 1)).toEqual([]);
       const byProcess = await sql<{ pid: number; count: number }>`
       select pid, count(*) as count from effects group by pid`.execute(prepared.database.db);
       expect(byProcess.rows.length).toBeGreaterThanOrEqual(2);
 
-      const runs = await prepared.database.db
-        .selectFrom("job_runs")
-        .select(["outcome", (eb) => eb.fn.countAll<number>().as("count")])
-        .groupBy("outcome")
-        .execute();
-      expect(runs.map((run) => [run.outcome, Number(run.count)])).toEqual([["succeeded", 5_000]]);
+      expect(await countsBy(prepared.database, "job_runs", "outcome")).toEqual([
+        ["succeeded", 5_000],
+      ]);
     },
     120_000,
   );
 
   it("survives pg_terminate_backend of a draining instance's connections: it reconnects and no job is lost", async () => {
-    const prepared = await prepare(postgres[0] as TestEngine, 3_000);
+    const prepared = await databaseWithEffectJobs(postgres[0] as TestEngine, 3_000);
     dispose = prepared.dispose;
     const dbName = new URL(prepared.url).pathname.slice(1);
-    const worker = startWorker(prepared.url, 60_000);
+    const worker = startEffectWorker(prepared.url, 60_000);
 
     const admin = new pg.Client({ connectionString: postgresUrl });
     await admin.connect();
     try {
-      for (let waited = 0; ; waited += 20) {
-        const count = await countEffects(prepared.url);
-        if (count >= 500) break;
-        if (waited > 60_000) throw new Error("the worker made no progress");
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitFor(
+        "the worker to record 500 effects",
+        async () => (await countEffects(prepared.url)) >= 500,
+        60_000,
+      );
       const killed = await admin.query(
         "select pg_terminate_backend(pid) as killed from pg_stat_activity where datname = $1 and application_name = 'davus' and pid <> pg_backend_pid()",
         [dbName],
@@ -116,15 +69,10 @@ describe.skipIf(postgresUrl === undefined)("several instances on one PostgreSQL 
     }
 
     expect(await exited(worker)).toBe(0);
-    const perJob = await effectsPerJob(prepared);
+    const perJob = await effectsPerJob(prepared.database);
     expect(perJob).toHaveLength(3_000);
     expect(Math.max(...perJob.map((job) => job.times))).toBeLessThanOrEqual(2);
-    const statuses = await prepared.database.db
-      .selectFrom("jobs")
-      .select(["status", (eb) => eb.fn.countAll<number>().as("count")])
-      .groupBy("status")
-      .execute();
-    expect(statuses.map((row) => [row.status, Number(row.count)])).toEqual([["succeeded", 3_000]]);
+    expect(await countsBy(prepared.database, "jobs", "status")).toEqual([["succeeded", 3_000]]);
   }, 120_000);
 });
 

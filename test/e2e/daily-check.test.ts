@@ -129,6 +129,7 @@ describe.each(engines)(
     it("answers the seed's check-stock request with curl: digests already sent today are not sent again", async () => {
       const check = await runStep({
         name: "seed request",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: bash expands these, not JavaScript.
         run: 'curl --fail-with-body --silent --show-error -X POST -H "Authorization: Api-Key ${KEY}" "${URL}/api/v1/jobs/check-stock/"',
         env: { KEY: TEST_KEY, URL: service.url },
       });

@@ -1,51 +1,33 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { simpleParser } from "mailparser";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock.js";
 import { KeyRing } from "../../src/http/auth.js";
 import { importProducts } from "../../src/inventory/import-products.js";
-import { type Service, startService } from "../../src/runtime.js";
-import { ROTATED_KEY, TEST_KEY, testConfig } from "../support/config.js";
+import { ROTATED_KEY, TEST_KEY } from "../support/config.js";
 import { engines, type TestEngine } from "../support/databases.js";
+import { startTestService, type TestService } from "../support/service.js";
 
 const NOW = "2026-03-05T15:00:00.000Z";
 const RECIPIENTS = ["estoque@example.com", "compras@example.com"];
 const CHECK_STOCK = "/api/v1/jobs/check-stock/";
 
-interface TestService {
-  service: Service;
-  outbox: string;
+interface TestApi extends TestService {
   request(pathname: string, init?: RequestInit): Promise<Response>;
   checkStock(authorization?: string, init?: RequestInit): Promise<Response>;
-  dispose(): Promise<void>;
 }
 
-/** A real service on 127.0.0.1 and an ephemeral port, with its own database and outbox. */
-async function startTestService(
-  engine: TestEngine,
-  env: Record<string, string> = {},
-): Promise<TestService> {
-  const created = await engine.create();
-  const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "davus-outbox-"));
-  const service = await startService({
-    config: testConfig(created.url, { EMAIL_FILE_PATH: outbox, ...env }),
-    clock: new FakeClock(NOW),
-  });
+/** A test service with the service's own tasks and schedules, and ways to call its API. */
+async function startApi(engine: TestEngine, env: Record<string, string> = {}): Promise<TestApi> {
+  const started = await startTestService({ engine, clock: new FakeClock(NOW), env });
   const request = (pathname: string, init?: RequestInit) =>
-    fetch(`${service.url}${pathname}`, init);
+    fetch(`${started.service.url}${pathname}`, init);
   return {
-    service,
-    outbox,
+    ...started,
     request,
     checkStock: (authorization = `Api-Key ${TEST_KEY}`, init = {}) =>
       request(CHECK_STOCK, { method: "POST", headers: { authorization }, ...init }),
-    async dispose() {
-      await service.stop(1_000);
-      await created.drop();
-      fs.rmSync(outbox, { recursive: true, force: true });
-    },
   };
 }
 
@@ -65,10 +47,10 @@ async function errorBodyOf(response: Response): Promise<{ error: string; message
 const emlFiles = (dir: string) => fs.readdirSync(dir).filter((name) => name.endsWith(".eml"));
 
 describe.each(engines)("HTTP API on $name", (engine) => {
-  let api: TestService;
+  let api: TestApi;
 
   beforeAll(async () => {
-    api = await startTestService(engine);
+    api = await startApi(engine);
   });
 
   afterAll(async () => {
@@ -277,7 +259,7 @@ describe.each(engines)("HTTP API on $name", (engine) => {
 });
 
 describe.each(engines)("HTTP API failures on $name", (engine) => {
-  let api: TestService | undefined;
+  let api: TestApi | undefined;
 
   afterEach(async () => {
     await api?.dispose();
@@ -285,7 +267,7 @@ describe.each(engines)("HTTP API failures on $name", (engine) => {
   });
 
   it("answers 500 no_recipients, without a stack, when products are low and nobody gets mail", async () => {
-    api = await startTestService(engine, { LOW_STOCK_ALERT_EMAILS: "" });
+    api = await startApi(engine, { LOW_STOCK_ALERT_EMAILS: "" });
     await importProducts(
       api.service.database.db,
       ["sku,name,unit,quantity,min_quantity", "FAR-1,Farinha,kg,2,10"].join("\n"),
@@ -301,7 +283,7 @@ describe.each(engines)("HTTP API failures on $name", (engine) => {
   });
 
   it("answers 503 on health and 500 internal_error, without a stack, when the database is gone", async () => {
-    api = await startTestService(engine);
+    api = await startApi(engine);
     await api.service.database.close();
 
     const health = await api.request("/health/");

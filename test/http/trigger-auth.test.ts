@@ -1,12 +1,10 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../../src/clock.js";
 import { signTrigger } from "../../src/http/signature.js";
-import { type Service, startService } from "../../src/runtime.js";
-import { ROTATED_KEY, TEST_KEY, testConfig } from "../support/config.js";
+import type { Service } from "../../src/runtime.js";
+import { ROTATED_KEY, TEST_KEY } from "../support/config.js";
 import { engines } from "../support/databases.js";
+import { postTick, startTestService } from "../support/service.js";
 
 const TICK = "/api/v1/jobs/tick/";
 const BODY = JSON.stringify({ source: "github-actions", run: 4812 });
@@ -18,18 +16,7 @@ describe.each(engines)("trigger authentication on the real server ($name)", (eng
   let dispose: () => Promise<void>;
 
   beforeAll(async () => {
-    const created = await engine.create();
-    const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "davus-outbox-"));
-    service = await startService({
-      config: testConfig(created.url, { EMAIL_FILE_PATH: outbox }),
-      clock,
-      schedules: [],
-    });
-    dispose = async () => {
-      await service.stop(1_000);
-      await created.drop();
-      fs.rmSync(outbox, { recursive: true, force: true });
-    };
+    ({ service, dispose } = await startTestService({ engine, clock, schedules: [] }));
   });
 
   afterAll(async () => {
@@ -50,11 +37,7 @@ describe.each(engines)("trigger authentication on the real server ($name)", (eng
       body,
     });
 
-  const keyedTick = (key: string) =>
-    fetch(`${service.url}${TICK}`, {
-      method: "POST",
-      headers: { authorization: `Api-Key ${key}` },
-    });
+  const keyedTick = (key: string) => postTick(service, { key });
 
   const errorOf = async (response: Response) =>
     ((await response.json()) as { error: string; message: string }).error;

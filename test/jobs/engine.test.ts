@@ -3,7 +3,7 @@ import { z } from "zod";
 import { AppError } from "../../src/errors.js";
 import { defineTask } from "../../src/jobs/task.js";
 import { engines, type TestEngine } from "../support/databases.js";
-import { insertOrder, useJobsWorld } from "../support/jobs.js";
+import { insertOrder, type JobsWorld, useJobsWorld } from "../support/jobs.js";
 
 const confirmation = z.object({ orderRef: z.string().min(1), email: z.email() });
 type Confirmation = z.infer<typeof confirmation>;
@@ -19,13 +19,37 @@ function confirmationTask(handled: Confirmation[]) {
   });
 }
 
+/** The confirmation task, with what it handled, and an engine of `world` that runs it. */
+function confirmationJobs(world: JobsWorld) {
+  const handled: Confirmation[] = [];
+  const task = confirmationTask(handled);
+  return { handled, task, jobs: world.engine({ tasks: [task] }) };
+}
+
+/**
+ * The confirmation task whose first attempt is refused for good (a 550 answer); later attempts
+ * keep the order reference in `handled`.
+ */
+function refusedOnceTask(handled: string[] = []) {
+  let refuse = true;
+  return defineTask({
+    name: "orders.send-confirmation",
+    payload: confirmation,
+    handler: ({ payload }) => {
+      if (refuse) {
+        refuse = false;
+        throw new AppError("recipient_rejected", "550 mailbox unavailable", { retryable: false });
+      }
+      handled.push(payload.orderRef);
+    },
+  });
+}
+
 describe.each(engines)("enqueueing durable jobs ($name)", (engine: TestEngine) => {
   const world = useJobsWorld(engine);
 
   it("runs a job enqueued outside a transaction in this process at once, and records one inline attempt", async () => {
-    const handled: Confirmation[] = [];
-    const task = confirmationTask(handled);
-    const jobs = world.engine({ tasks: [task] });
+    const { handled, task, jobs } = confirmationJobs(world);
     const payload = { orderRef: "A-1", email: "ana@example.com" };
 
     const enqueued = await jobs.enqueue(task, payload);
@@ -66,9 +90,7 @@ describe.each(engines)("enqueueing durable jobs ($name)", (engine: TestEngine) =
   });
 
   it("stores a job enqueued in jobs.transaction() with the business row, and runs it only after the commit", async () => {
-    const handled: Confirmation[] = [];
-    const task = confirmationTask(handled);
-    const jobs = world.engine({ tasks: [task] });
+    const { handled, task, jobs } = confirmationJobs(world);
     let handledBeforeCommit: number | undefined;
 
     const id = await jobs.transaction(async (trx) => {
@@ -95,9 +117,7 @@ describe.each(engines)("enqueueing durable jobs ($name)", (engine: TestEngine) =
   });
 
   it("leaves neither the business row nor the job when jobs.transaction() throws", async () => {
-    const handled: Confirmation[] = [];
-    const task = confirmationTask(handled);
-    const jobs = world.engine({ tasks: [task] });
+    const { handled, task, jobs } = confirmationJobs(world);
 
     const failing = jobs.transaction(async (trx) => {
       await insertOrder(trx, "A-3");
@@ -114,9 +134,7 @@ describe.each(engines)("enqueueing durable jobs ($name)", (engine: TestEngine) =
   });
 
   it("stores a job enqueued in the caller's own transaction as queued, for the next drain to run", async () => {
-    const handled: Confirmation[] = [];
-    const task = confirmationTask(handled);
-    const jobs = world.engine({ tasks: [task] });
+    const { handled, task, jobs } = confirmationJobs(world);
 
     const enqueued = await world.database.db.transaction().execute(async (trx) => {
       await insertOrder(trx, "A-4");
@@ -150,9 +168,7 @@ describe.each(engines)("enqueueing durable jobs ($name)", (engine: TestEngine) =
   });
 
   it("refuses an invalid payload at enqueue with invalid_payload naming the field, and stores nothing", async () => {
-    const handled: Confirmation[] = [];
-    const task = confirmationTask(handled);
-    const jobs = world.engine({ tasks: [task] });
+    const { handled, task, jobs } = confirmationJobs(world);
 
     const refused = await jobs
       .enqueue(task, { orderRef: "A-5", email: "not-an-address" })
@@ -201,9 +217,7 @@ describe.each(engines)("unique keys ($name)", (engine: TestEngine) => {
   const world = useJobsWorld(engine);
 
   it("collapses a duplicate onto the first job while it runs and after it succeeded", async () => {
-    const handled: Confirmation[] = [];
-    const task = confirmationTask(handled);
-    const jobs = world.engine({ tasks: [task] });
+    const { handled, task, jobs } = confirmationJobs(world);
     const payload = { orderRef: "B-1", email: "ana@example.com" };
 
     const first = await jobs.enqueue(task, payload, { uniqueKey: "confirm:B-1" });
@@ -220,9 +234,7 @@ describe.each(engines)("unique keys ($name)", (engine: TestEngine) => {
   });
 
   it("collapses a duplicate enqueued in a transaction onto a queued job", async () => {
-    const handled: Confirmation[] = [];
-    const task = confirmationTask(handled);
-    const jobs = world.engine({ tasks: [task] });
+    const { handled, task, jobs } = confirmationJobs(world);
     const payload = { orderRef: "B-2", email: "ana@example.com" };
 
     const first = await jobs.enqueue(task, payload, {
@@ -242,18 +254,7 @@ describe.each(engines)("unique keys ($name)", (engine: TestEngine) => {
 
   it("frees the key of a dead job, so the same key enqueues a new job", async () => {
     const handled: string[] = [];
-    let refuse = true;
-    const task = defineTask({
-      name: "orders.send-confirmation",
-      payload: confirmation,
-      handler: ({ payload }) => {
-        if (refuse) {
-          refuse = false;
-          throw new AppError("recipient_rejected", "550 mailbox unavailable", { retryable: false });
-        }
-        handled.push(payload.orderRef);
-      },
-    });
+    const task = refusedOnceTask(handled);
     const jobs = world.engine({ tasks: [task] });
     const payload = { orderRef: "B-3", email: "ana@example.com" };
 
@@ -270,17 +271,7 @@ describe.each(engines)("unique keys ($name)", (engine: TestEngine) => {
   });
 
   it("refuses to retry a dead job by hand with job_key_taken while a newer job holds its key", async () => {
-    let refuse = true;
-    const task = defineTask({
-      name: "orders.send-confirmation",
-      payload: confirmation,
-      handler: () => {
-        if (refuse) {
-          refuse = false;
-          throw new AppError("recipient_rejected", "550 mailbox unavailable", { retryable: false });
-        }
-      },
-    });
+    const task = refusedOnceTask();
     const jobs = world.engine({ tasks: [task] });
     const payload = { orderRef: "B-4", email: "ana@example.com" };
     const dead = await jobs.enqueue(task, payload, { uniqueKey: "confirm:B-4" });

@@ -1,23 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineTask } from "../../src/jobs/task.js";
+import { defineTask, type TaskOptions } from "../../src/jobs/task.js";
 import { engines, type TestEngine } from "../support/databases.js";
 import { ConcurrencyProbe, sleep, useJobsWorld } from "../support/jobs.js";
 
 const auditEntry = z.object({ action: z.string() });
+
+/** The inline audit task, run by `handler`. */
+function auditTask(handler: TaskOptions<z.infer<typeof auditEntry>>["handler"]) {
+  return defineTask({ name: "audit.record", payload: auditEntry, durable: false, handler });
+}
 
 describe.each(engines)("inline tasks ($name)", (engine: TestEngine) => {
   const world = useJobsWorld(engine);
 
   it("runs an inline task after the caller's work, and never stores it", async () => {
     const handled: string[] = [];
-    const audit = defineTask({
-      name: "audit.record",
-      payload: auditEntry,
-      durable: false,
-      handler: ({ payload, jobId, attempt }) => {
-        handled.push(`${payload.action} job=${jobId} attempt=${attempt}`);
-      },
+    const audit = auditTask(({ payload, jobId, attempt }) => {
+      handled.push(`${payload.action} job=${jobId} attempt=${attempt}`);
     });
     const jobs = world.engine({ tasks: [audit] });
 
@@ -33,13 +33,8 @@ describe.each(engines)("inline tasks ($name)", (engine: TestEngine) => {
   });
 
   it("logs a failing inline task at error level with its name, and does not throw", async () => {
-    const audit = defineTask({
-      name: "audit.record",
-      payload: auditEntry,
-      durable: false,
-      handler: () => {
-        throw new Error("no audit_log table");
-      },
+    const audit = auditTask(() => {
+      throw new Error("no audit_log table");
     });
     const jobs = world.engine({ tasks: [audit] });
 
@@ -53,12 +48,7 @@ describe.each(engines)("inline tasks ($name)", (engine: TestEngine) => {
   });
 
   it("warns to make a task durable when an inline run takes longer than slowInlineMs", async () => {
-    const audit = defineTask({
-      name: "audit.record",
-      payload: auditEntry,
-      durable: false,
-      handler: () => sleep(150),
-    });
+    const audit = auditTask(() => sleep(150));
     const jobs = world.engine({ tasks: [audit], slowInlineMs: 50 });
 
     jobs.runInline(audit, { action: "report.generated" });
@@ -73,16 +63,12 @@ describe.each(engines)("inline tasks ($name)", (engine: TestEngine) => {
   it("runs no more inline tasks at once than inlineConcurrency, and runs them all", async () => {
     const probe = new ConcurrencyProbe();
     const handled: string[] = [];
-    const audit = defineTask({
-      name: "audit.record",
-      payload: auditEntry,
-      durable: false,
-      handler: ({ payload }) =>
-        probe.around(async () => {
-          await sleep(30);
-          handled.push(payload.action);
-        }),
-    });
+    const audit = auditTask(({ payload }) =>
+      probe.around(async () => {
+        await sleep(30);
+        handled.push(payload.action);
+      }),
+    );
     const jobs = world.engine({ tasks: [audit], inlineConcurrency: 2 });
 
     for (let n = 1; n <= 7; n++) jobs.runInline(audit, { action: `event-${n}` });

@@ -1,11 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { AppError } from "../../src/errors.js";
-import { defineTask } from "../../src/jobs/task.js";
+import { defineTask, type TaskOptions } from "../../src/jobs/task.js";
 import { engines, type TestEngine } from "../support/databases.js";
 import { untilAborted, useJobsWorld } from "../support/jobs.js";
 
 const notice = z.object({ invoice: z.string() });
+
+/** The billing notice task, with its handler and any retry settings from `options`. */
+function noticeTask(options: Omit<TaskOptions<z.infer<typeof notice>>, "name" | "payload">) {
+  return defineTask({ name: "billing.send-notice", payload: notice, ...options });
+}
 
 /** The wait before attempt n + 1 when random() answers 0.5: three quarters of the capped step. */
 function expectedDelay(baseMs: number, capMs: number, attemptsMade: number): number {
@@ -18,9 +23,7 @@ describe.each(engines)("retries ($name)", (engine: TestEngine) => {
   it("retries a failed job after an exponential, capped backoff, and not before", async () => {
     const backoff = { baseMs: 1_000, capMs: 1_500 };
     let calls = 0;
-    const task = defineTask({
-      name: "billing.send-notice",
-      payload: notice,
+    const task = noticeTask({
       backoff,
       handler: () => {
         calls++;
@@ -88,9 +91,7 @@ describe.each(engines)("retries ($name)", (engine: TestEngine) => {
   });
 
   it("marks a job dead after its last attempt, with the last error kept", async () => {
-    const task = defineTask({
-      name: "billing.send-notice",
-      payload: notice,
+    const task = noticeTask({
       maxAttempts: 2,
       handler: () => {
         throw new Error("connection refused by smtp.example.com");
@@ -128,9 +129,7 @@ describe.each(engines)("retries ($name)", (engine: TestEngine) => {
   });
 
   it("marks a job dead at once when it fails with a permanent AppError", async () => {
-    const task = defineTask({
-      name: "billing.send-notice",
-      payload: notice,
+    const task = noticeTask({
       maxAttempts: 5,
       handler: () => {
         throw new AppError("recipient_rejected", "550 no such mailbox", { retryable: false });
@@ -151,9 +150,7 @@ describe.each(engines)("retries ($name)", (engine: TestEngine) => {
 
   it("puts a dead job back in the queue with jobs.retry(), and the next drain runs it", async () => {
     let broken = true;
-    const task = defineTask({
-      name: "billing.send-notice",
-      payload: notice,
+    const task = noticeTask({
       handler: () => {
         if (broken) throw new AppError("template_missing", "no template", { retryable: false });
       },
@@ -186,7 +183,7 @@ describe.each(engines)("retries ($name)", (engine: TestEngine) => {
   });
 
   it("refuses to retry a job that is not dead (job_not_dead) or does not exist (job_not_found)", async () => {
-    const task = defineTask({ name: "billing.send-notice", payload: notice, handler: () => {} });
+    const task = noticeTask({ handler: () => {} });
     const jobs = world.engine({ tasks: [task] });
     const { id } = await jobs.enqueue(task, { invoice: "F-5" });
     await jobs.idle();
@@ -210,9 +207,7 @@ describe.each(engines)("timeouts ($name)", (engine: TestEngine) => {
 
   it("aborts the signal of an attempt that runs past timeoutMs, and fails the attempt", async () => {
     const reasons: unknown[] = [];
-    const task = defineTask({
-      name: "billing.send-notice",
-      payload: notice,
+    const task = noticeTask({
       timeoutMs: 100,
       maxAttempts: 3,
       handler: async ({ signal }) => {
@@ -240,9 +235,7 @@ describe.each(engines)("timeouts ($name)", (engine: TestEngine) => {
   });
 
   it("fails an attempt at its timeout even when the handler ignores its signal", async () => {
-    const task = defineTask({
-      name: "billing.send-notice",
-      payload: notice,
+    const task = noticeTask({
       timeoutMs: 100,
       maxAttempts: 3,
       handler: () => new Promise((resolve) => setTimeout(resolve, 600)),

@@ -1,16 +1,30 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineTask } from "../../src/jobs/task.js";
+import { defineTask, type TaskOptions } from "../../src/jobs/task.js";
 import { engines, type TestEngine } from "../support/databases.js";
 import { deferred, sleep, untilAborted, useJobsWorld, waitFor } from "../support/jobs.js";
 
 const report = z.object({ month: z.string() });
 
+/** The monthly report task, run by `handler`. */
+function reportTask(handler: TaskOptions<z.infer<typeof report>>["handler"]) {
+  return defineTask({ name: "reports.monthly", payload: report, handler });
+}
+
+/** The monthly report task, keeping in `handled` the month of each job it runs. */
+function recordingReportTask() {
+  const handled: string[] = [];
+  const task = reportTask(({ payload }) => {
+    handled.push(payload.month);
+  });
+  return { task, handled };
+}
+
 describe.each(engines)("stopping ($name)", (engine: TestEngine) => {
   const world = useJobsWorld(engine);
 
   it("answers a second stop() with the same promise", async () => {
-    const task = defineTask({ name: "reports.monthly", payload: report, handler: () => {} });
+    const task = reportTask(() => {});
     const jobs = world.engine({ tasks: [task] });
 
     const first = jobs.stop(50);
@@ -21,11 +35,7 @@ describe.each(engines)("stopping ($name)", (engine: TestEngine) => {
   });
 
   it("lets a job that ends within the grace finish and record its outcome", async () => {
-    const task = defineTask({
-      name: "reports.monthly",
-      payload: report,
-      handler: () => sleep(100),
-    });
+    const task = reportTask(() => sleep(100));
     const jobs = world.engine({ tasks: [task] });
     const { id } = await jobs.enqueue(task, { month: "2026-02" });
 
@@ -38,15 +48,11 @@ describe.each(engines)("stopping ($name)", (engine: TestEngine) => {
   it("releases a job still running past the grace: queued again, unlocked, and a released run recorded", async () => {
     const started = deferred();
     const reasons: unknown[] = [];
-    const task = defineTask({
-      name: "reports.monthly",
-      payload: report,
-      handler: async ({ signal }) => {
-        started.resolve();
-        const reason = await untilAborted(signal);
-        reasons.push(reason);
-        throw reason;
-      },
+    const task = reportTask(async ({ signal }) => {
+      started.resolve();
+      const reason = await untilAborted(signal);
+      reasons.push(reason);
+      throw reason;
     });
     const jobs = world.engine({ tasks: [task] });
     const { id } = await jobs.enqueue(task, { month: "2026-02" });
@@ -79,14 +85,7 @@ describe.each(engines)("stopping ($name)", (engine: TestEngine) => {
   });
 
   it("releases a job enqueued just before stop(0) without running it", async () => {
-    const handled: string[] = [];
-    const task = defineTask({
-      name: "reports.monthly",
-      payload: report,
-      handler: ({ payload }) => {
-        handled.push(payload.month);
-      },
-    });
+    const { task, handled } = recordingReportTask();
     const jobs = world.engine({ tasks: [task] });
     const { id } = await jobs.enqueue(task, { month: "2026-02" });
 
@@ -100,14 +99,7 @@ describe.each(engines)("stopping ($name)", (engine: TestEngine) => {
   });
 
   it("stores a job enqueued after stop() as queued, for another process to run", async () => {
-    const handled: string[] = [];
-    const task = defineTask({
-      name: "reports.monthly",
-      payload: report,
-      handler: ({ payload }) => {
-        handled.push(payload.month);
-      },
-    });
+    const { task, handled } = recordingReportTask();
     const jobs = world.engine({ tasks: [task] });
     await jobs.stop(50);
 
@@ -123,14 +115,7 @@ describe.each(engines)("the timer ($name)", (engine: TestEngine) => {
   const world = useJobsWorld(engine);
 
   it("drains jobs enqueued by another process without a call to drain(), until stopped", async () => {
-    const handled: string[] = [];
-    const task = defineTask({
-      name: "reports.monthly",
-      payload: report,
-      handler: ({ payload }) => {
-        handled.push(payload.month);
-      },
-    });
+    const { task, handled } = recordingReportTask();
     const timed = world.engine({ tasks: [task], timerMs: 50, listen: false });
     const other = world.engine({ tasks: [task] });
     timed.start();

@@ -1,14 +1,11 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { FakeClock } from "../../src/clock.js";
 import { defineTask } from "../../src/jobs/task.js";
-import { type Service, startService } from "../../src/runtime.js";
-import { TEST_KEY, testConfig } from "../support/config.js";
+import type { Service } from "../../src/runtime.js";
 import { engines, type TestEngine } from "../support/databases.js";
 import { sleep } from "../support/jobs.js";
+import { postTick, startTestService } from "../support/service.js";
 
 const TASK = "test.slow-report";
 const JOBS = 10;
@@ -34,33 +31,23 @@ describe.each(engines)("the tick's time budget ($name)", (engine: TestEngine) =>
         ran.push(payload.n);
       },
     });
-    const created = await engine.create();
-    const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "davus-outbox-"));
-    service = await startService({
-      config: testConfig(created.url, { EMAIL_FILE_PATH: outbox }),
+    ({ service, dispose } = await startTestService({
+      engine,
       clock: new FakeClock("2026-03-02T12:00:00Z"),
       tasks: [slow],
       schedules: [],
       // Two at a time: ten jobs of 400 ms take about 2 s, twice the smallest budget. Without
       // listening, no wake-up drain (PostgreSQL runs one on connecting) takes them before a tick.
       jobs: { concurrency: 2, listen: false },
-    });
-    dispose = async () => {
-      await service.stop(5_000);
-      await created.drop();
-      fs.rmSync(outbox, { recursive: true, force: true });
-    };
+      stopGraceMs: 5_000,
+    }));
   });
 
   afterEach(async () => {
     await dispose?.();
   });
 
-  const tick = (query = "") =>
-    fetch(`${service.url}/api/v1/jobs/tick/${query}`, {
-      method: "POST",
-      headers: { authorization: `Api-Key ${TEST_KEY}` },
-    });
+  const tick = (query = "") => postTick(service, { query });
 
   it("answers work remaining after ?budget=1, and the following ticks run every job exactly once", async () => {
     const { db } = service.database;

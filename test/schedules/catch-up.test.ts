@@ -1,15 +1,10 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { FakeClock } from "../../src/clock.js";
-import { defineTask } from "../../src/jobs/task.js";
-import { type Service, startService } from "../../src/runtime.js";
-import { defineSchedule, type ScheduleOptions } from "../../src/schedules/schedule.js";
-import { TEST_KEY, testConfig } from "../support/config.js";
+import type { Service } from "../../src/runtime.js";
+import type { ScheduleOptions } from "../../src/schedules/schedule.js";
 import { engines, type TestEngine } from "../support/databases.js";
-import { waitFor } from "../support/jobs.js";
+import { startSlotService } from "../support/record-slot.js";
+import { settledTick } from "../support/service.js";
 
 const DAY = 86_400_000;
 const SCHEDULE = "test.catch-up";
@@ -44,53 +39,20 @@ describe.each(engines)("catch-up after a gap of three days ($name)", (engine: Te
     start: string,
     options: Pick<ScheduleOptions, "cron" | "catchUp" | "catchUpLimit" | "lateAfterMs">,
   ): Promise<TestService> {
-    const ran: string[] = [];
-    const task = defineTask({
-      name: TASK,
-      payload: z.object({ slot: z.string() }),
-      handler: ({ payload }) => {
-        ran.push(payload.slot);
-      },
-    });
-    const schedule = defineSchedule(SCHEDULE, { timezone: "America/Sao_Paulo", task, ...options });
-    const created = await engine.create();
-    const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "davus-outbox-"));
     const clock = new FakeClock(start);
-    const service = await startService({
-      config: testConfig(created.url, { EMAIL_FILE_PATH: outbox }),
+    const { service, ran, dispose } = await startSlotService({
+      engine,
       clock,
-      tasks: [task],
-      schedules: [schedule],
+      task: { name: TASK },
+      schedule: { name: SCHEDULE, timezone: "America/Sao_Paulo", ...options },
     });
-    disposals.push(async () => {
-      await service.stop(1_000);
-      await created.drop();
-      fs.rmSync(outbox, { recursive: true, force: true });
-    });
+    disposals.push(dispose);
 
     return {
       service,
       clock,
       ran,
-      async tick() {
-        const response = await fetch(`${service.url}/api/v1/jobs/tick/`, {
-          method: "POST",
-          headers: { authorization: `Api-Key ${TEST_KEY}` },
-        });
-        expect(response.status).toBe(200);
-        const answer = (await response.json()) as TickAnswer;
-        // On PostgreSQL a late alert's NOTIFY wakes a drain of this process that may take the
-        // slots' jobs instead of the tick's drain: wait until whichever took them has run them.
-        await waitFor("every job to finish", async () => {
-          const unfinished = await service.database.db
-            .selectFrom("jobs")
-            .select("id")
-            .where("status", "in", ["queued", "running"])
-            .execute();
-          return unfinished.length === 0;
-        });
-        return answer;
-      },
+      tick: () => settledTick<TickAnswer>(service),
       async storedSlots() {
         const rows = await service.database.db
           .selectFrom("jobs")

@@ -1,15 +1,9 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { FakeClock } from "../../src/clock.js";
-import { defineTask } from "../../src/jobs/task.js";
-import { type Service, startService } from "../../src/runtime.js";
-import { defineSchedule } from "../../src/schedules/schedule.js";
-import { TEST_KEY, testConfig } from "../support/config.js";
+import type { Service } from "../../src/runtime.js";
 import { engines, type TestEngine } from "../support/databases.js";
-import { waitFor } from "../support/jobs.js";
+import { startSlotService } from "../support/record-slot.js";
+import { allJobsFinished, tickAnswer } from "../support/service.js";
 
 const SCHEDULE = "test.morning-report";
 const TASK = "test.record-slot";
@@ -29,59 +23,21 @@ describe.each(engines)("one due slot and many ticks ($name)", (engine: TestEngin
   let dispose: () => Promise<void>;
 
   beforeEach(async () => {
-    ran = [];
-    const task = defineTask({
-      name: TASK,
-      payload: z.object({ slot: z.string() }),
-      handler: ({ payload }) => {
-        ran.push(payload.slot);
-      },
-    });
-    // Daily at 07:00 in São Paulo, 10:00 UTC; the service starts ten minutes before.
-    const schedule = defineSchedule(SCHEDULE, {
-      cron: "0 7 * * *",
-      timezone: "America/Sao_Paulo",
-      task,
-    });
-    const created = await engine.create();
-    const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "davus-outbox-"));
     clock = new FakeClock("2026-03-02T09:50:00Z");
-    service = await startService({
-      config: testConfig(created.url, { EMAIL_FILE_PATH: outbox }),
+    ({ service, ran, dispose } = await startSlotService({
+      engine,
       clock,
-      tasks: [task],
-      schedules: [schedule],
-    });
-    dispose = async () => {
-      await service.stop(1_000);
-      await created.drop();
-      fs.rmSync(outbox, { recursive: true, force: true });
-    };
+      task: { name: TASK },
+      // Daily at 07:00 in São Paulo, 10:00 UTC; the service starts ten minutes before.
+      schedule: { name: SCHEDULE, cron: "0 7 * * *", timezone: "America/Sao_Paulo" },
+    }));
   });
 
   afterEach(async () => {
     await dispose?.();
   });
 
-  const tick = async (): Promise<TickAnswer> => {
-    const response = await fetch(`${service.url}/api/v1/jobs/tick/`, {
-      method: "POST",
-      headers: { authorization: `Api-Key ${TEST_KEY}` },
-    });
-    expect(response.status).toBe(200);
-    return (await response.json()) as TickAnswer;
-  };
-
-  /** Until no job is queued or running: on PostgreSQL, a wake-up drain may run a slot's job. */
-  const settled = () =>
-    waitFor("every job to finish", async () => {
-      const unfinished = await service.database.db
-        .selectFrom("jobs")
-        .select("id")
-        .where("status", "in", ["queued", "running"])
-        .execute();
-      return unfinished.length === 0;
-    });
+  const tick = () => tickAnswer<TickAnswer>(service);
 
   const jobsOfTask = async () =>
     service.database.db
@@ -101,7 +57,7 @@ describe.each(engines)("one due slot and many ticks ($name)", (engine: TestEngin
     clock.set("2026-03-02T10:00:30Z");
 
     const answers = await Promise.all(Array.from({ length: 20 }, () => tick()));
-    await settled();
+    await allJobsFinished(service);
 
     const firing = answers.filter((answer) => answer.fired.length > 0);
     expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill("success"));
@@ -123,7 +79,7 @@ describe.each(engines)("one due slot and many ticks ($name)", (engine: TestEngin
     const first = await tick();
     clock.advance(60_000);
     const second = await tick();
-    await settled();
+    await allJobsFinished(service);
 
     expect(first.fired.map((fired) => fired.slot)).toEqual([SLOT]);
     expect(second.fired).toEqual([]);

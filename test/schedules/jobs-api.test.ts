@@ -1,14 +1,9 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { FakeClock } from "../../src/clock.js";
-import { defineTask } from "../../src/jobs/task.js";
-import { type Service, startService } from "../../src/runtime.js";
-import { defineSchedule } from "../../src/schedules/schedule.js";
-import { TEST_KEY, testConfig } from "../support/config.js";
+import type { Service } from "../../src/runtime.js";
+import { TEST_KEY } from "../support/config.js";
 import { engines, type TestEngine } from "../support/databases.js";
+import { startSlotService } from "../support/record-slot.js";
 
 const SCHEDULE = "test.morning-report";
 const TASK = "test.record-slot";
@@ -37,34 +32,17 @@ describe.each(engines)("the jobs API ($name)", (engine: TestEngine) => {
   let dispose: () => Promise<void>;
 
   beforeEach(async () => {
-    ran = [];
-    const task = defineTask({
-      name: TASK,
-      payload: z.object({ slot: z.string() }),
-      maxAttempts: 3,
-      handler: ({ payload }) => {
-        ran.push(payload.slot);
-      },
-    });
-    const schedule = defineSchedule(SCHEDULE, {
-      cron: "0 7 * * 1-5",
-      timezone: "America/Sao_Paulo",
-      task,
-      catchUp: "all",
-    });
-    const created = await engine.create();
-    const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "davus-outbox-"));
-    service = await startService({
-      config: testConfig(created.url, { EMAIL_FILE_PATH: outbox }),
+    ({ service, ran, dispose } = await startSlotService({
+      engine,
       clock: new FakeClock(NOW),
-      tasks: [task],
-      schedules: [schedule],
-    });
-    dispose = async () => {
-      await service.stop(1_000);
-      await created.drop();
-      fs.rmSync(outbox, { recursive: true, force: true });
-    };
+      task: { name: TASK, maxAttempts: 3 },
+      schedule: {
+        name: SCHEDULE,
+        cron: "0 7 * * 1-5",
+        timezone: "America/Sao_Paulo",
+        catchUp: "all",
+      },
+    }));
   });
 
   afterEach(async () => {

@@ -1,17 +1,13 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { type ParsedMail, simpleParser } from "mailparser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { FakeClock } from "../../src/clock.js";
-import { defineTask } from "../../src/jobs/task.js";
 import { SEND_MAIL_TASK } from "../../src/mail/send-mail-task.js";
-import { type Service, startService } from "../../src/runtime.js";
-import { defineSchedule } from "../../src/schedules/schedule.js";
-import { TEST_KEY, testConfig } from "../support/config.js";
+import type { Service } from "../../src/runtime.js";
 import { engines, type TestEngine } from "../support/databases.js";
-import { waitFor } from "../support/jobs.js";
+import { startSlotService } from "../support/record-slot.js";
+import { settledTick } from "../support/service.js";
 
 const SCHEDULE = "test.daily-report";
 const TASK = "test.record-slot";
@@ -48,39 +44,20 @@ describe.each(engines)("the dead-man's switch ($name)", (engine: TestEngine) => 
   let dispose: () => Promise<void>;
 
   beforeEach(async () => {
-    ran = [];
-    const task = defineTask({
-      name: TASK,
-      payload: z.object({ slot: z.string() }),
-      handler: ({ payload }) => {
-        ran.push(payload.slot);
-      },
-    });
-    const schedule = defineSchedule(SCHEDULE, {
-      cron: "0 7 * * *",
-      timezone: "America/Sao_Paulo",
-      task,
-      lateAfterMs: 2 * HOUR,
-    });
-    const created = await engine.create();
-    outbox = fs.mkdtempSync(path.join(os.tmpdir(), "davus-outbox-"));
     // Monday 06:00 in São Paulo, an hour before the slot no trigger will come for.
     clock = new FakeClock("2026-03-02T09:00:00Z");
-    service = await startService({
-      config: testConfig(created.url, {
-        EMAIL_BACKEND: "file",
-        EMAIL_FILE_PATH: outbox,
-        ADMIN_EMAILS: ADMINS.join(","),
-      }),
+    ({ service, outbox, ran, dispose } = await startSlotService({
+      engine,
       clock,
-      tasks: [task],
-      schedules: [schedule],
-    });
-    dispose = async () => {
-      await service.stop(1_000);
-      await created.drop();
-      fs.rmSync(outbox, { recursive: true, force: true });
-    };
+      env: { EMAIL_BACKEND: "file", ADMIN_EMAILS: ADMINS.join(",") },
+      task: { name: TASK },
+      schedule: {
+        name: SCHEDULE,
+        cron: "0 7 * * *",
+        timezone: "America/Sao_Paulo",
+        lateAfterMs: 2 * HOUR,
+      },
+    }));
   });
 
   afterEach(async () => {
@@ -93,27 +70,7 @@ describe.each(engines)("the dead-man's switch ($name)", (engine: TestEngine) => 
     return ((await response.json()) as HealthAnswer).scheduler;
   };
 
-  const tick = async (): Promise<TickAnswer> => {
-    const response = await fetch(`${service.url}/api/v1/jobs/tick/`, {
-      method: "POST",
-      headers: { authorization: `Api-Key ${TEST_KEY}` },
-    });
-    expect(response.status).toBe(200);
-    const answer = (await response.json()) as TickAnswer;
-    // On PostgreSQL the alert's NOTIFY wakes a drain of this process that may take its jobs
-    // instead of the tick's drain: wait until whichever took them has run them.
-    await waitFor("every job to finish", async () => (await unfinishedJobs()) === 0);
-    return answer;
-  };
-
-  const unfinishedJobs = async () =>
-    (
-      await service.database.db
-        .selectFrom("jobs")
-        .select("id")
-        .where("status", "in", ["queued", "running"])
-        .execute()
-    ).length;
+  const tick = () => settledTick<TickAnswer>(service);
 
   const mails = async (): Promise<ParsedMail[]> =>
     Promise.all(

@@ -151,3 +151,18 @@ export class ConcurrencyProbe {
 export async function insertOrder(db: Kysely<Schema>, reference: string): Promise<void> {
   await sql`insert into orders (reference) values (${reference})`.execute(db);
 }
+
+/**
+ * How many rows of `table` hold each value of `column` (jobs by status, runs by outcome), as
+ * [value, count] pairs in the order of the values.
+ */
+export async function countsBy<Table extends "jobs" | "job_runs">(
+  database: Database,
+  table: Table,
+  column: Table extends "jobs" ? "status" : "outcome",
+): Promise<[string, number][]> {
+  const result = await sql<{ value: string; count: number | string }>`
+    select ${sql.ref(column)} as value, count(*) as count from ${sql.table(table)}
+    group by ${sql.ref(column)} order by ${sql.ref(column)}`.execute(database.db);
+  return result.rows.map((row) => [row.value, Number(row.count)]);
+}

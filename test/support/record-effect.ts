@@ -1,5 +1,12 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { sql } from "kysely";
 import { z } from "zod";
+import { systemClock } from "../../src/clock.js";
+import type { Database } from "../../src/db/database.js";
+import { JobEngine } from "../../src/jobs/engine.js";
 import { defineTask } from "../../src/jobs/task.js";
+import { createLogger } from "../../src/logger.js";
+import { migratedDatabase, type TestEngine } from "./databases.js";
 
 /** The payload shape of the crash worker's task, for enqueueing from a test. */
 export const recordEffectTask = defineTask({
@@ -9,3 +16,50 @@ export const recordEffectTask = defineTask({
     throw new Error("this process only enqueues; the crash worker runs the task");
   },
 });
+
+/**
+ * A migrated database of `engine` with the `effects` table the crash worker writes to, and
+ * `jobs` record-effect jobs queued in it (payloads 0 to jobs - 1); `ids` are theirs.
+ */
+export async function databaseWithEffectJobs(engine: TestEngine, jobs: number) {
+  const prepared = await migratedDatabase(engine);
+  const { database } = prepared;
+  await sql`create table effects (job_id bigint not null, n integer not null, pid integer not null)`.execute(
+    database.db,
+  );
+  const enqueuer = new JobEngine({
+    database,
+    logger: createLogger("silent"),
+    clock: systemClock,
+    tasks: [recordEffectTask],
+    timerMs: 0,
+  });
+  const ids = await enqueuer.enqueueMany(
+    recordEffectTask,
+    Array.from({ length: jobs }, (_, n) => ({ n })),
+  );
+  return { ...prepared, ids };
+}
+
+/** A crash worker on the database at `url`: it drains until no job is left, then exits 0. */
+export function startEffectWorker(url: string, leaseMs: number): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", "test/fixtures/crash-worker.ts"], {
+    env: { ...process.env, DATABASE_URL: url, LEASE_MS: String(leaseMs) },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+/** For each job with an effect: how many times it was recorded, and by how many processes. */
+export async function effectsPerJob(
+  database: Database,
+): Promise<{ jobId: number; times: number; pids: number }[]> {
+  const rows = await sql<{ job_id: number; times: number; pids: number }>`
+    select job_id, count(*) as times, count(distinct pid) as pids from effects group by job_id`.execute(
+    database.db,
+  );
+  return rows.rows.map((row) => ({
+    jobId: Number(row.job_id),
+    times: Number(row.times),
+    pids: Number(row.pids),
+  }));
+}

@@ -118,7 +118,13 @@ const emailList = optionalText.pipe(
 );
 
 const environmentSchema = z.object({
-  NODE_ENV: optionalText,
+  NODE_ENV: optionalText.pipe(
+    z
+      .enum(["production", "development", "test"], {
+        error: "expected production, development or test",
+      })
+      .optional(),
+  ),
   DATABASE_URL: optionalText.pipe(
     z
       .string()
@@ -152,7 +158,14 @@ const environmentSchema = z.object({
   EMAIL_USE_SSL: flag(false),
   EMAIL_HOST_USER: optionalText,
   EMAIL_HOST_PASSWORD: z.string().optional(),
-  DEFAULT_FROM_EMAIL: optionalText,
+  DEFAULT_FROM_EMAIL: optionalText.pipe(
+    z
+      .string()
+      .refine((value) => z.email().safeParse(/<([^<>]+)>\s*$/.exec(value)?.[1] ?? value).success, {
+        error: "expected an address, or a name and an address, such as Davus <estoque@example.com>",
+      })
+      .optional(),
+  ),
   EMAIL_TIMEOUT: optionalText.pipe(
     z
       .string()
@@ -192,7 +205,10 @@ type Environment = Record<string, string | undefined>;
 
 /** A value as it may be quoted in a message: a URL's user name and password blanked. */
 function withoutCredentials(value: string): string {
-  return value.replace(/\/\/[^/@\s]*@/, "//***@");
+  // Anything after "scheme://" may hold a user and password, with any characters in them:
+  // show the scheme only.
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)/.exec(value);
+  return scheme ? `${scheme[1]}…` : value;
 }
 
 /**
@@ -234,9 +250,28 @@ export function loadConfig(env: Environment = process.env): Config {
       "CRON_API_KEY: expected a secret key of at least 32 characters when NODE_ENV=production (or CRON_API_KEYS, comma separated); none is set",
     );
   }
-  if (production && cronApiKeys.some((key) => key.length < MIN_PRODUCTION_KEY_LENGTH)) {
+  // Name the variable the bad key came from, without showing the key.
+  const keySource = (key: string) =>
+    vars.CRON_API_KEY?.trim() === key ? "CRON_API_KEY" : "CRON_API_KEYS";
+  const shortKey = cronApiKeys.find((key) => key.length < MIN_PRODUCTION_KEY_LENGTH);
+  if (production && shortKey !== undefined) {
     problems.push(
-      `CRON_API_KEY: expected every key to be at least ${MIN_PRODUCTION_KEY_LENGTH} characters when NODE_ENV=production; generate one with: openssl rand -hex 32`,
+      `${keySource(shortKey)}: expected every key to be at least ${MIN_PRODUCTION_KEY_LENGTH} characters when NODE_ENV=production; generate one with: openssl rand -hex 32`,
+    );
+  }
+  const spacedKey = cronApiKeys.find((key) => /\s/.test(key));
+  if (spacedKey !== undefined) {
+    problems.push(
+      `${keySource(spacedKey)}: expected keys without spaces: no Authorization header could carry this one`,
+    );
+  }
+  if (
+    production &&
+    vars.LOW_STOCK_ALERT_EMAILS.length === 0 &&
+    !bad.has("LOW_STOCK_ALERT_EMAILS")
+  ) {
+    problems.push(
+      "LOW_STOCK_ALERT_EMAILS: expected the addresses that get the daily digest when NODE_ENV=production, comma separated; none is set",
     );
   }
 

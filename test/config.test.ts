@@ -3,7 +3,13 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 
 const LONG_KEY = "k".repeat(32);
-const PRODUCTION = { NODE_ENV: "production", EMAIL_BACKEND: "console", CRON_API_KEY: LONG_KEY };
+const RECIPIENTS = { LOW_STOCK_ALERT_EMAILS: "estoque@example.com" };
+const PRODUCTION = {
+  NODE_ENV: "production",
+  EMAIL_BACKEND: "console",
+  CRON_API_KEY: LONG_KEY,
+  ...RECIPIENTS,
+};
 
 /** The ConfigError thrown for `env`; fails the test when the configuration is accepted. */
 function configErrorOf(env: Record<string, string>): ConfigError {
@@ -89,7 +95,7 @@ describe("loadConfig refusals", () => {
     { variable: "EMAIL_USE_TLS", value: "maybe", expected: "expected true or false" },
     {
       variable: "DATABASE_URL",
-      value: "mysql://x",
+      value: "sqlite-file.db",
       expected: "expected sqlite:PATH or a postgres:// URL",
     },
     {
@@ -155,7 +161,12 @@ describe("loadConfig refusals", () => {
   });
 
   it("reports a bad value and a missing production key together", () => {
-    const error = configErrorOf({ NODE_ENV: "production", EMAIL_BACKEND: "console", PORT: "x" });
+    const error = configErrorOf({
+      NODE_ENV: "production",
+      EMAIL_BACKEND: "console",
+      PORT: "x",
+      ...RECIPIENTS,
+    });
 
     expect(error.problems.map((problem) => problem.split(":")[0])).toEqual([
       "PORT",
@@ -187,7 +198,11 @@ describe("loadConfig refusals", () => {
   });
 
   it("refuses production without any key", () => {
-    const error = configErrorOf({ NODE_ENV: "production", EMAIL_BACKEND: "console" });
+    const error = configErrorOf({
+      NODE_ENV: "production",
+      EMAIL_BACKEND: "console",
+      ...RECIPIENTS,
+    });
 
     expect(error.problems).toEqual([
       "CRON_API_KEY: expected a secret key of at least 32 characters when NODE_ENV=production (or CRON_API_KEYS, comma separated); none is set",
@@ -198,12 +213,51 @@ describe("loadConfig refusals", () => {
     const error = configErrorOf({ ...PRODUCTION, CRON_API_KEYS: "k".repeat(31) });
 
     expect(error.problems).toEqual([
-      expect.stringMatching(/^CRON_API_KEY: expected every key to be at least 32 characters/),
+      expect.stringMatching(/^CRON_API_KEYS: expected every key to be at least 32 characters/),
     ]);
   });
 
+  it("refuses a key with a space in it, which no Authorization header could carry", () => {
+    const error = configErrorOf({ CRON_API_KEY: "abcdefghijklmnop qrstuvwxyz0123456789" });
+
+    expect(error.problems).toEqual([
+      "CRON_API_KEY: expected keys without spaces: no Authorization header could carry this one",
+    ]);
+    expect(error.message).not.toContain("qrstuvwxyz");
+  });
+
+  it("refuses production without anyone to send the digest to", () => {
+    const { LOW_STOCK_ALERT_EMAILS: _, ...withoutRecipients } = PRODUCTION;
+
+    expect(configErrorOf(withoutRecipients).problems).toEqual([
+      "LOW_STOCK_ALERT_EMAILS: expected the addresses that get the daily digest when NODE_ENV=production, comma separated; none is set",
+    ]);
+  });
+
+  it.each([
+    ["NODE_ENV", "prod", "expected production, development or test"],
+    [
+      "DEFAULT_FROM_EMAIL",
+      "not an email",
+      "expected an address, or a name and an address, such as Davus <estoque@example.com>",
+    ],
+  ])("refuses %s=%s, saying what it expected", (variable, value, expected) => {
+    expect(configErrorOf({ [variable]: value }).problems).toEqual([
+      `${variable}: ${expected} (got "${value}")`,
+    ]);
+  });
+
+  it("accepts DEFAULT_FROM_EMAIL as an address or as a name and an address", () => {
+    expect(loadConfig({ DEFAULT_FROM_EMAIL: "estoque@example.com" }).email.from).toBe(
+      "estoque@example.com",
+    );
+    expect(loadConfig({ DEFAULT_FROM_EMAIL: "Davus <estoque@example.com>" }).email.from).toBe(
+      "Davus <estoque@example.com>",
+    );
+  });
+
   it("refuses production without EMAIL_BACKEND rather than writing mail to files", () => {
-    const error = configErrorOf({ NODE_ENV: "production", CRON_API_KEY: LONG_KEY });
+    const error = configErrorOf({ NODE_ENV: "production", CRON_API_KEY: LONG_KEY, ...RECIPIENTS });
 
     expect(error.problems).toEqual([
       "EMAIL_BACKEND: expected smtp, console or file; it must be set when NODE_ENV=production",
@@ -237,7 +291,12 @@ describe("loadConfig secrets", () => {
 
   it("never shows CRON_API_KEY or EMAIL_HOST_PASSWORD in an error message", () => {
     const errors = [
-      configErrorOf({ NODE_ENV: "production", EMAIL_BACKEND: "pigeon", CRON_API_KEY: SECRET_KEY }),
+      configErrorOf({
+        NODE_ENV: "production",
+        EMAIL_BACKEND: "pigeon",
+        CRON_API_KEY: SECRET_KEY,
+        ...RECIPIENTS,
+      }),
       configErrorOf({ ...PRODUCTION, CRON_API_KEY: SECRET_KEY, LOG_LEVEL: "loud" }),
       configErrorOf({ ...PRODUCTION, CRON_API_KEYS: `${LONG_KEY},${SECRET_KEY}` }),
       configErrorOf({
@@ -265,4 +324,15 @@ describe("loadConfig secrets", () => {
     expect(error.problems).toEqual([expect.stringMatching(/^DATABASE_URL: expected sqlite:PATH/)]);
     expect(error.message).not.toContain("db-password-77aa");
   });
+
+  it.each(["postgress://davus:s3cr/et@127.0.0.1/db", "pg://davus:p@ss@127.0.0.1/db"])(
+    "shows only the scheme of a refused URL, whatever its password holds (%s)",
+    (url) => {
+      const error = configErrorOf({ DATABASE_URL: url });
+
+      expect(error.problems).toEqual([
+        `DATABASE_URL: expected sqlite:PATH or a postgres:// URL (got "${url.slice(0, url.indexOf("//") + 2)}…")`,
+      ]);
+    },
+  );
 });

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "../config.js";
 import { importProducts } from "../inventory/import-products.js";
 import { findLowStock } from "../inventory/products.js";
+import { outboxFileSuffix } from "../mail/mailer.js";
 import { startService } from "../runtime.js";
 
 export const EXAMPLE_CATALOGUE = fileURLToPath(
@@ -80,9 +81,9 @@ export async function runDemo(out: NodeJS.WritableStream = process.stdout): Prom
     );
     for (const run of runs) {
       const payload = JSON.parse(run.payload) as { to: string; messageKey: string };
-      const safeKey = payload.messageKey.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80);
+      const suffix = outboxFileSuffix(payload.messageKey);
       const file = files
-        .filter((name) => name.endsWith(`-${safeKey}.eml`))
+        .filter((name) => name.endsWith(`-${suffix}`))
         .sort()
         .at(-1);
       say(

@@ -189,6 +189,7 @@ export function buildApp(deps: AppDeps): Hono<Env> {
         return {
           name,
           durable: task?.durable ?? false,
+          manual: task?.manual ?? false,
           max_attempts: task?.maxAttempts ?? null,
           last_run: last
             ? {
@@ -223,10 +224,12 @@ export function buildApp(deps: AppDeps): Hono<Env> {
     const schedule = scheduler.get(name);
     const taskName = schedule?.taskName ?? name;
     const task = jobs.getTask(taskName);
-    if (!task?.durable) {
+    // A schedule runs with its own payload; a task only if it was declared `manual`, so the
+    // trigger key cannot, say, send an e-mail of its choosing through mail.send.
+    if (!task?.durable || (!schedule && !task.manual)) {
       throw new AppError(
         "unknown_job",
-        `There is no schedule or durable task named "${name}". GET /api/v1/jobs/ lists them.`,
+        `There is no schedule or manual task named "${name}". GET /api/v1/jobs/ lists them.`,
         { status: 404 },
       );
     }

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isTransientDatabaseError } from "../db/transient-errors.js";
 import { AppError, describeError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
@@ -34,6 +35,19 @@ export function handleError(logger: Logger) {
         error: thrown.status === 413 ? "payload_too_large" : "bad_request",
         message: thrown.message || "The request could not be read.",
       });
+    }
+    if (isTransientDatabaseError(thrown)) {
+      logger.error({ requestId, err: describeError(thrown) }, "database unavailable");
+      return errorResponse(
+        c,
+        503,
+        {
+          error: "database_unavailable",
+          message:
+            "The database is busy or out of reach; nothing was lost. Try again in a few seconds.",
+        },
+        { "Retry-After": "5" },
+      );
     }
     logger.error({ requestId, err: describeError(thrown) }, "unexpected error");
     return errorResponse(c, 500, {

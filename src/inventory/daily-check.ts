@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Clock } from "../clock.js";
+import { AppError } from "../errors.js";
 import type { JobEngine } from "../jobs/engine.js";
 import { defineTask, type TaskDefinition } from "../jobs/task.js";
 import { defineSchedule } from "../schedules/schedule.js";
@@ -25,15 +26,29 @@ export function createCheckLowStockTask(deps: {
     name: CHECK_LOW_STOCK_TASK,
     payload: z.object({ slot: z.iso.datetime() }),
     maxAttempts: 5,
+    // A retry runs the pending digests again at once; space the retries like the outbox's.
+    backoff: { baseMs: 60_000, capMs: 2 * 3_600_000 },
     timeoutMs: 120_000,
     handler: async ({ payload }) => {
-      await runLowStockCheck({
+      const result = await runLowStockCheck({
         jobs: deps.jobs,
         clock: deps.clock,
         recipients: deps.recipients,
         period: localDate(Date.parse(payload.slot), SHOP_TIME_ZONE),
         trigger: "trigger",
       });
+      // The digests are queued either way; failing this attempt is what makes the tick
+      // (and so the cron run) report the trouble instead of a success.
+      const trouble = result.deliveries.find(
+        (d) => d.status === "pending" || d.status === "failed",
+      );
+      if (trouble) {
+        throw new AppError(
+          result.emailsFailed > 0 ? "mail_failed" : "mail_pending",
+          `${result.emailsPending} digests pending and ${result.emailsFailed} refused: ${trouble.error ?? "delivery did not finish in time"}`,
+          { retryable: result.emailsFailed === 0 },
+        );
+      }
     },
   });
 }

@@ -100,20 +100,31 @@ export async function runLowStockCheck(
   });
   const outcomes = new Map(drained.outcomes.map((outcome) => [outcome.jobId, outcome]));
 
+  // A digest another request (or instance) is sending right now has no outcome here: wait
+  // for its end in the table, a little, rather than call it pending.
+  const elsewhere = enqueued.filter(
+    ({ job }) => job.status !== "succeeded" && !outcomes.has(job.id),
+  );
+  const ended = await waitForJobs(
+    jobs,
+    elsewhere.map(({ job }) => job.id),
+    ELSEWHERE_WAIT_MS,
+  );
+
   for (const { to, job } of enqueued) {
     const outcome = outcomes.get(job.id);
+    const state = outcome?.outcome ?? ended.get(job.id)?.status;
+    const error = outcome?.error ?? ended.get(job.id)?.last_error ?? undefined;
     let delivery: DigestDelivery;
-    if (job.status === "succeeded") delivery = { to, jobId: job.id, status: "already_sent" };
-    else if (outcome?.outcome === "succeeded") delivery = { to, jobId: job.id, status: "sent" };
-    else if (outcome?.outcome === "dead")
-      delivery = { to, jobId: job.id, status: "failed", error: outcome.error ?? "" };
-    else
-      delivery = {
-        to,
-        jobId: job.id,
-        status: "pending",
-        ...(outcome?.error ? { error: outcome.error } : {}),
-      };
+    // A digest that was already being sent when this call found it counts as sent by the
+    // call that was sending it, so that concurrent checks do not each count the message.
+    const sentByAnother = !job.created && job.status === "running";
+    if (job.status === "succeeded" || (state === "succeeded" && sentByAnother)) {
+      delivery = { to, jobId: job.id, status: "already_sent" };
+    } else if (state === "succeeded") delivery = { to, jobId: job.id, status: "sent" };
+    else if (state === "dead")
+      delivery = { to, jobId: job.id, status: "failed", error: error ?? "" };
+    else delivery = { to, jobId: job.id, status: "pending", ...(error ? { error } : {}) };
     result.deliveries.push(delivery);
   }
   result.emailsSent = result.deliveries.filter((d) => d.status === "sent").length;
@@ -133,6 +144,25 @@ function audit(jobs: JobEngine, result: LowStockCheckResult): void {
     emailsAlreadySent: result.emailsAlreadySent,
     emailsFailed: result.emailsFailed,
   });
+}
+
+const ELSEWHERE_WAIT_MS = 10_000;
+
+/** Poll the jobs until none is running, or the time is up; returns their last states. */
+async function waitForJobs(jobs: JobEngine, ids: number[], timeoutMs: number) {
+  const states = new Map<number, { status: string; last_error: string | null }>();
+  if (ids.length === 0) return states;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await jobs.database.db
+      .selectFrom("jobs")
+      .select(["id", "status", "last_error"])
+      .where("id", "in", ids)
+      .execute();
+    for (const row of rows) states.set(row.id, row);
+    if (rows.every((row) => row.status !== "running") || Date.now() > deadline) return states;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** The calendar date at `time` in `timeZone`, as YYYY-MM-DD. */

@@ -33,6 +33,8 @@ export interface TaskDefinition<Payload = unknown> {
   backoff: BackoffOptions;
   timeoutMs: number;
   priority: number;
+  /** May be run by hand through `POST /api/v1/jobs/<name>/` with a payload of the caller's. */
+  manual: boolean;
 }
 
 export interface TaskOptions<Payload> {
@@ -44,6 +46,11 @@ export interface TaskOptions<Payload> {
   backoff?: Partial<BackoffOptions>;
   timeoutMs?: number;
   priority?: number;
+  /**
+   * Let the trigger key run this task by hand with any payload (default false). Leave it
+   * off for tasks whose payload could do harm, such as sending an e-mail of anyone's choice.
+   */
+  manual?: boolean;
 }
 
 /**
@@ -90,6 +97,7 @@ export function defineTask<Payload>(options: TaskOptions<Payload>): TaskDefiniti
     },
     timeoutMs: options.timeoutMs ?? 20_000,
     priority: options.priority ?? 0,
+    manual: options.manual ?? false,
   };
 }
 

@@ -46,6 +46,16 @@ const loadNodemailer = (): typeof nodemailer => {
   return nodemailerModule;
 };
 
+/**
+ * The end of an `.eml` file's name for a message key: the key made safe for a file name,
+ * plus a hash of the whole key, so that two keys made alike by the cleaning stay apart.
+ */
+export function outboxFileSuffix(messageKey: string): string {
+  const safeKey = messageKey.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80);
+  const hash = createHash("sha256").update(messageKey).digest("hex").slice(0, 8);
+  return `${safeKey}-${hash}.eml`;
+}
+
 /** A stable Message-ID per message key, so a receiver can spot a message delivered twice. */
 export function messageIdFor(key: string): string {
   return `<${createHash("sha256").update(key).digest("hex").slice(0, 32)}@davus.invalid>`;
@@ -136,8 +146,10 @@ function createStreamMailer({ config, logger, consoleOut }: MailerOptions): Mail
       }
 
       await fs.mkdir(config.filePath, { recursive: true });
-      const safeKey = message.messageKey.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80);
-      const file = path.join(config.filePath, `${Date.now()}-${safeKey}.eml`);
+      const file = path.join(
+        config.filePath,
+        `${Date.now()}-${outboxFileSuffix(message.messageKey)}`,
+      );
       await fs.writeFile(file, raw);
       log.info({ to: message.to, messageId, path: file }, "mail written");
       return { messageId, path: file };

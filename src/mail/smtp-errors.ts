@@ -29,6 +29,15 @@ export function classifySmtpError(thrown: unknown, target: SmtpTarget): AppError
   const detail = String(error.message ?? thrown);
 
   if (code === "ETIMEDOUT" || /timed? ?out/i.test(detail)) {
+    // On 465 the server waits for a TLS handshake first; a client expecting a greeting in
+    // clear waits too, and both time out.
+    if (target.port === 465 && !target.useSsl) {
+      return new AppError(
+        "smtp_timeout",
+        `Could not deliver through ${where}: no answer within ${target.timeoutMs} ms (EMAIL_TIMEOUT). Port 465 expects implicit TLS: set EMAIL_USE_SSL=true (or use port 587 or 2525 with EMAIL_USE_TLS=true). If that is set already, the host may block outbound port 465.`,
+        { status: 502, retryable: true, cause: thrown },
+      );
+    }
     const blocked = [25, 465, 587].includes(target.port)
       ? ` Most often the host blocks outbound port ${target.port}: some free hosts block ports 25, 465 and 587. SendGrid also listens on 2525 (set EMAIL_PORT=2525 and EMAIL_USE_TLS=true).`
       : " Check that the host allows outbound connections to this port.";

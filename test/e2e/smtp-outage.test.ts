@@ -89,6 +89,30 @@ describe.each(engines)("check-stock while SMTP is down ($name)", (engine: TestEn
     expect(smtp.received).toHaveLength(2);
   });
 
+  it("makes the cron's tick report a failed job when the day's digests cannot be delivered", async () => {
+    // Monday 10:07 UTC: the 07:00 slot in São Paulo is due, and SMTP is down.
+    clock.set("2026-12-07T10:07:00Z");
+    const response = await fetch(`${service.url}/api/v1/jobs/tick/`, {
+      method: "POST",
+      headers: { Authorization: `Api-Key ${TEST_KEY}` },
+    });
+    const body = (await response.json()) as {
+      fired: { schedule: string }[];
+      drain: { succeeded: number; failed: number; dead: number };
+    };
+
+    expect(response.status).toBe(200);
+    expect(body.fired.map((slot) => slot.schedule)).toEqual(["inventory.daily-low-stock"]);
+    expect(body.drain).toMatchObject({ succeeded: 0, failed: 1, dead: 0 });
+    const check = await service.database.db
+      .selectFrom("jobs")
+      .select(["status", "last_error"])
+      .where("task", "=", "inventory.check-low-stock")
+      .executeTakeFirstOrThrow();
+    expect(check.status).toBe("failed");
+    expect(check.last_error).toContain("2 digests pending and 0 refused");
+  });
+
   it("lets one drain deliver each digest exactly once when SMTP is back, and a second check sends nothing new", async () => {
     expect((await checkStock(service)).status).toBe(502);
     await smtp.start();

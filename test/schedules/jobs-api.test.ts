@@ -73,6 +73,7 @@ describe.each(engines)("the jobs API ($name)", (engine: TestEngine) => {
     expect(jobs.tasks.find((task) => task.name === TASK)).toEqual({
       name: TASK,
       durable: true,
+      manual: false,
       max_attempts: 3,
       last_run: null,
     });
@@ -124,8 +125,21 @@ describe.each(engines)("the jobs API ($name)", (engine: TestEngine) => {
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({
       error: "unknown_job",
-      message: 'There is no schedule or durable task named "nope". GET /api/v1/jobs/ lists them.',
+      message: 'There is no schedule or manual task named "nope". GET /api/v1/jobs/ lists them.',
     });
+  });
+
+  it("refuses to run a task not declared manual, so the key cannot send an e-mail of its choice", async () => {
+    const response = await request("/api/v1/jobs/mail.send/", "POST");
+
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: string }).error).toBe("unknown_job");
+    const mailJobs = await service.database.db
+      .selectFrom("jobs")
+      .select("id")
+      .where("task", "=", "mail.send")
+      .execute();
+    expect(mailJobs).toEqual([]);
   });
 
   it.each([

@@ -6,7 +6,7 @@ import { loadConfig } from "../config.js";
 import { openDatabase } from "../db/database.js";
 import { migrate } from "../db/migrations.js";
 import { AppError } from "../errors.js";
-import { formatIssue, importProducts } from "../inventory/import-products.js";
+import { decodeCsv, formatIssue, importProducts } from "../inventory/import-products.js";
 import { runLowStockCheck } from "../inventory/low-stock.js";
 import { openRuntime, type Runtime, SERVICE_SCHEDULES } from "../runtime.js";
 import { describeCost, generateWorkflows } from "../schedules/workflow.js";
@@ -89,12 +89,19 @@ async function runCommand(
     });
     const file = positionals[0];
     if (!file) throw new AppError("usage", "Name the CSV file: davus products import FILE.csv");
-    const csv = await fs.readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+    const bytes = await fs.readFile(file).catch((error: NodeJS.ErrnoException) => {
       throw new AppError(
         "file_unreadable",
         `Cannot read ${file}: ${error.code === "ENOENT" ? "no such file" : error.message}.`,
       );
     });
+    const decoded = decodeCsv(bytes);
+    if ("issue" in decoded) {
+      print(`${file}: ${formatIssue(decoded.issue)}`);
+      print(`${file}: nothing was imported.`);
+      return 1;
+    }
+    const csv = decoded.text;
     const result = await importProducts(database.db, csv, {
       clock,
       partial: values.partial === true,

@@ -145,7 +145,23 @@ export function readProducts(csv: string): {
   }
   const names = header.fields.map((field) => field.trim().toLowerCase());
   const position = new Map<string, number>();
-  for (const [index, name] of names.entries()) position.set(name, index);
+  for (const [index, name] of names.entries()) {
+    if (position.has(name) && (PRODUCT_COLUMNS as readonly string[]).includes(name)) {
+      return {
+        rows: [],
+        records: records.length - 1,
+        issues: [
+          {
+            line: header.line,
+            column: "header",
+            value: header.fields.join(","),
+            message: `the column ${name} appears twice; keep one`,
+          },
+        ],
+      };
+    }
+    position.set(name, index);
+  }
   const missing = PRODUCT_COLUMNS.filter((column) => !position.has(column));
   if (missing.length > 0) {
     return {
@@ -224,6 +240,51 @@ export function readProducts(csv: string): {
       rows.push({ sku, name, unit, quantity, min_quantity: minQuantity });
   }
   return { rows, issues, records: records.length - 1 };
+}
+
+/**
+ * Decode a CSV file's bytes as UTF-8, refusing anything else: a file saved as Latin-1 (as
+ * spreadsheet programs often do) would otherwise import with its accents garbled.
+ */
+export function decodeCsv(bytes: Uint8Array): { text: string } | { issue: ImportIssue } {
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+  } catch {
+    const bad = firstInvalidUtf8(bytes);
+    const line = bytes.subarray(0, bad).filter((byte) => byte === 0x0a).length + 1;
+    return {
+      issue: {
+        line,
+        column: "record",
+        value: "",
+        message:
+          "the file is not UTF-8 (perhaps Latin-1 or Windows-1252); save it as CSV UTF-8 and import it again",
+      },
+    };
+  }
+}
+
+/** The offset of the first byte that breaks UTF-8 (a rough check: lead and continuation bytes). */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i] as number;
+    const length =
+      lead < 0x80
+        ? 1
+        : lead >= 0xc2 && lead < 0xe0
+          ? 2
+          : lead >= 0xe0 && lead < 0xf0
+            ? 3
+            : lead >= 0xf0 && lead < 0xf5
+              ? 4
+              : 0;
+    if (length === 0) return i;
+    for (let k = 1; k < length; k++) {
+      if (((bytes[i + k] ?? 0) & 0xc0) !== 0x80) return i;
+    }
+    i += length;
+  }
+  return bytes.length;
 }
 
 /** One issue as a line of text: `line 12, column quantity ("abc"): expected a number...`. */

@@ -595,12 +595,13 @@ async function httpSection(sizes: Sizes, quick: boolean, rows: Row[], log: (line
   );
 }
 
-async function enqueueRuns(
+/** Run `measure` once per run, each on a fresh database that is dropped afterwards. */
+async function freshRuns<Figures>(
   sizes: Sizes,
   fresh: () => Promise<BenchDatabase>,
-  measure: (target: BenchDatabase) => Promise<{ one: number; batch: number }>,
-): Promise<{ one: number; batch: number }> {
-  const runs: { one: number; batch: number }[] = [];
+  measure: (target: BenchDatabase) => Promise<Figures>,
+): Promise<Figures[]> {
+  const runs: Figures[] = [];
   for (let run = 0; run < sizes.runs; run++) {
     const target = await fresh();
     try {
@@ -609,6 +610,15 @@ async function enqueueRuns(
       await target.drop();
     }
   }
+  return runs;
+}
+
+async function enqueueRuns(
+  sizes: Sizes,
+  fresh: () => Promise<BenchDatabase>,
+  measure: (target: BenchDatabase) => Promise<{ one: number; batch: number }>,
+): Promise<{ one: number; batch: number }> {
+  const runs = await freshRuns(sizes, fresh, measure);
   return { one: median(runs.map((r) => r.one)), batch: median(runs.map((r) => r.batch)) };
 }
 
@@ -617,15 +627,7 @@ async function latencyRuns(
   fresh: () => Promise<BenchDatabase>,
   measure: (target: BenchDatabase) => Promise<{ p50: number; p99: number }>,
 ): Promise<{ p50: number; p99: number }> {
-  const runs: { p50: number; p99: number }[] = [];
-  for (let run = 0; run < sizes.runs; run++) {
-    const target = await fresh();
-    try {
-      runs.push(await measure(target));
-    } finally {
-      await target.drop();
-    }
-  }
+  const runs = await freshRuns(sizes, fresh, measure);
   return { p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) };
 }
 

@@ -144,38 +144,26 @@ export function readProducts(csv: string): {
     };
   }
   const names = header.fields.map((field) => field.trim().toLowerCase());
+  // A bad header refuses the whole file: no record can be read right without it.
+  const refuseHeader = (message: string) => ({
+    rows: [],
+    records: records.length - 1,
+    issues: [
+      { line: header.line, column: "header" as const, value: header.fields.join(","), message },
+    ],
+  });
   const position = new Map<string, number>();
   for (const [index, name] of names.entries()) {
     if (position.has(name) && (PRODUCT_COLUMNS as readonly string[]).includes(name)) {
-      return {
-        rows: [],
-        records: records.length - 1,
-        issues: [
-          {
-            line: header.line,
-            column: "header",
-            value: header.fields.join(","),
-            message: `the column ${name} appears twice; keep one`,
-          },
-        ],
-      };
+      return refuseHeader(`the column ${name} appears twice; keep one`);
     }
     position.set(name, index);
   }
   const missing = PRODUCT_COLUMNS.filter((column) => !position.has(column));
   if (missing.length > 0) {
-    return {
-      rows: [],
-      records: records.length - 1,
-      issues: [
-        {
-          line: header.line,
-          column: "header",
-          value: header.fields.join(","),
-          message: `missing column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; the header must name ${PRODUCT_COLUMNS.join(", ")}`,
-        },
-      ],
-    };
+    return refuseHeader(
+      `missing column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; the header must name ${PRODUCT_COLUMNS.join(", ")}`,
+    );
   }
 
   const rows: ProductRow[] = [];

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { pino } from "pino";
 import { recordAudit } from "../audit/audit-log.js";
 import { loadConfig } from "../config.js";
 import { openDatabase } from "../db/database.js";
@@ -8,6 +9,7 @@ import { migrate } from "../db/migrations.js";
 import { AppError } from "../errors.js";
 import { decodeCsv, formatIssue, importProducts } from "../inventory/import-products.js";
 import { runLowStockCheck } from "../inventory/low-stock.js";
+import { createLogger } from "../logger.js";
 import { openRuntime, type Runtime, SERVICE_SCHEDULES } from "../runtime.js";
 import { describeCost, generateWorkflows } from "../schedules/workflow.js";
 import { serveUntilSignalled } from "../serve.js";
@@ -65,7 +67,9 @@ export async function runCli(
     }
   }
 
-  const runtime = await openRuntime({ config, jobs: { timerMs: 0 } });
+  // The command's own lines go to stdout; log lines to stderr, so the two do not mix.
+  const logger = createLogger(config.logLevel, pino.destination(2));
+  const runtime = await openRuntime({ config, logger, jobs: { timerMs: 0 } });
   try {
     return await runCommand(runtime, command, rest, print);
   } finally {
@@ -152,8 +156,21 @@ async function runCommand(
     }
     const result = await jobs.drain({ budgetMs: budgetSeconds * 1000, trigger: "cli" });
     const { counts } = result;
+    // Jobs held by another process's lease are not due; say how many, and until when.
+    const leased = await database.db
+      .selectFrom("jobs")
+      .select([
+        (eb) => eb.fn.countAll<number>().as("count"),
+        (eb) => eb.fn.max("locked_until").as("until"),
+      ])
+      .where("status", "=", "running")
+      .executeTakeFirstOrThrow();
+    const held =
+      Number(leased.count) > 0
+        ? `; ${leased.count} held by a lease until ${new Date(Number(leased.until)).toISOString()} at the latest (a process that died frees them then)`
+        : "";
     print(
-      `succeeded ${counts.succeeded}, failed ${counts.failed}, dead ${counts.dead}, remaining ${result.remaining}.`,
+      `succeeded ${counts.succeeded}, failed ${counts.failed}, dead ${counts.dead}, remaining ${result.remaining}${held}.`,
     );
     return counts.failed + counts.dead > 0 ? 1 : 0;
   }

@@ -115,9 +115,8 @@ export function buildApp(deps: AppDeps): Hono<Env> {
       emails_already_sent: result.emailsAlreadySent,
       emails_failed: result.emailsFailed,
     };
-    if (result.emailsPending > 0 || result.emailsFailed > 0) {
-      const firstError =
-        result.deliveries.find((d) => d.error)?.error ?? "delivery did not finish in time";
+    if (result.problem !== undefined) {
+      const firstError = result.problem;
       return c.json(
         {
           status: "error",

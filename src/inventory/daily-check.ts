@@ -39,13 +39,10 @@ export function createCheckLowStockTask(deps: {
       });
       // The digests are queued either way; failing this attempt is what makes the tick
       // (and so the cron run) report the trouble instead of a success.
-      const trouble = result.deliveries.find(
-        (d) => d.status === "pending" || d.status === "failed",
-      );
-      if (trouble) {
+      if (result.problem !== undefined) {
         throw new AppError(
           result.emailsFailed > 0 ? "mail_failed" : "mail_pending",
-          `${result.emailsPending} digests pending and ${result.emailsFailed} refused: ${trouble.error ?? "delivery did not finish in time"}`,
+          `${result.emailsPending} digests pending and ${result.emailsFailed} refused: ${result.problem}`,
           { retryable: result.emailsFailed === 0 },
         );
       }

@@ -34,6 +34,8 @@ export interface LowStockCheckResult {
   emailsAlreadySent: number;
   emailsFailed: number;
   deliveries: DigestDelivery[];
+  /** Why a digest is pending or refused, when one is; undefined when all went out. */
+  problem: string | undefined;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function runLowStockCheck(
     emailsAlreadySent: 0,
     emailsFailed: 0,
     deliveries: [],
+    problem: undefined,
   };
   if (products.length === 0) {
     audit(jobs, result);
@@ -131,6 +134,10 @@ export async function runLowStockCheck(
   result.emailsPending = result.deliveries.filter((d) => d.status === "pending").length;
   result.emailsAlreadySent = result.deliveries.filter((d) => d.status === "already_sent").length;
   result.emailsFailed = result.deliveries.filter((d) => d.status === "failed").length;
+  const unsent = result.deliveries.filter((d) => d.status === "pending" || d.status === "failed");
+  if (unsent.length > 0) {
+    result.problem = unsent.find((d) => d.error)?.error ?? "delivery did not finish in time";
+  }
   audit(jobs, result);
   return result;
 }

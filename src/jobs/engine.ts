@@ -237,7 +237,7 @@ export class JobEngine {
         });
     }
     if (this.options.timerMs > 0) {
-      this.drainTimer = setInterval(() => void this.onTimer(), this.options.timerMs);
+      this.drainTimer = setInterval(() => void this.beat(), this.options.timerMs);
       this.drainTimer.unref();
     }
   }
@@ -264,14 +264,8 @@ export class JobEngine {
   }
 
   /** Run `hook` on every timer beat, before the drain (the scheduler fires due slots here). */
-  onTimer(): Promise<void>;
-  onTimer(hook: () => Promise<void>): void;
-  onTimer(hook?: () => Promise<void>): Promise<void> | void {
-    if (hook) {
-      this.timerHooks.push(hook);
-      return;
-    }
-    return this.beat();
+  onTimer(hook: () => Promise<void>): void {
+    this.timerHooks.push(hook);
   }
 
   private async beat(): Promise<void> {

@@ -8,6 +8,7 @@ import {
   databaseWithEffectJobs,
   effectsPerJob,
   startEffectWorker,
+  workerConnectionsClosed,
 } from "../support/record-effect.js";
 
 const JOBS = 500;
@@ -40,6 +41,7 @@ describe.each(engines)("a drain killed with SIGKILL ($name)", (engine: TestEngin
     );
     first.kill("SIGKILL");
     await exited(first);
+    await workerConnectionsClosed(database);
     const atKill = await countEffects(database);
     expect(atKill).toBeLessThan(JOBS);
     const heldByTheDead = await database.db

@@ -36,7 +36,21 @@ export interface Database {
    * (re)connection, since notifications sent while disconnected are lost.
    */
   listen?(channel: string, onNotify: () => void, logger?: ListenLogger): Promise<Listener>;
+  /**
+   * SQLite only: run synchronous work straight on the connection, with no query builder in
+   * between, for the engine's busiest statements. Nothing else runs on the connection
+   * meanwhile: the work waits for a transaction in progress, and none starts until it returns.
+   */
+  exclusive?<T>(work: (connection: SqliteConnection) => T): Promise<T>;
   close(): Promise<void>;
+}
+
+/** The SQLite connection as `exclusive` lends it. */
+export interface SqliteConnection {
+  /** A prepared statement, reused by its SQL text. */
+  prepare(text: string): SqliteDatabase.Statement;
+  /** Run `work` in one write transaction: committed if it returns, rolled back if it throws. */
+  transaction<T>(work: () => T): T;
 }
 
 export interface Listener {
@@ -88,9 +102,27 @@ function openSqlite(file: string): Database {
   connection.pragma("busy_timeout = 5000");
   connection.pragma("foreign_keys = ON");
 
-  const db = new Kysely<Schema>({
-    dialect: new SqliteDialect({ database: withStatementCache(connection) }),
-  });
+  const cached = withStatementCache(connection);
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: cached }) });
+  const prepare = (text: string) => cached.prepare(text) as unknown as SqliteDatabase.Statement;
+  const lent: SqliteConnection = {
+    prepare,
+    // Statements rather than better-sqlite3's transaction(), which builds a new wrapper
+    // function (and its variants) on every call: this runs for every claim and completion.
+    // IMMEDIATE takes the write lock at once, so another process writing makes this wait
+    // (busy_timeout) instead of failing when a read would turn into a write.
+    transaction(work) {
+      prepare("begin immediate").run();
+      try {
+        const result = work();
+        prepare("commit").run();
+        return result;
+      } catch (error) {
+        if (connection.inTransaction) prepare("rollback").run();
+        throw error;
+      }
+    },
+  };
   let closed = false;
   return {
     db,
@@ -99,6 +131,9 @@ function openSqlite(file: string): Database {
     async ping() {
       await sql`select 1`.execute(db);
     },
+    // Kysely hands out its one SQLite connection to one user at a time; holding it is what
+    // keeps every other query (and transaction) out while the work runs.
+    exclusive: (work) => db.connection().execute(async () => work(lent)),
     async close() {
       if (closed) return;
       closed = true;

@@ -151,6 +151,8 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 const WAKE_CHANNEL = "davus_jobs";
 const ANALYZE_AFTER_ROWS = 5_000;
 const PRUNE_BATCH = 500;
+/** Longest a drain runs before it lets the event loop answer requests and fire timers. */
+const YIELD_EVERY_MS = 10;
 
 /**
  * The job engine: enqueue, claim, run, retry, and stop cleanly. There is no worker
@@ -487,8 +489,17 @@ export class JobEngine {
         });
     };
 
+    // On SQLite every statement returns at once, so a drain of no-op jobs never waits on I/O
+    // and would hold the event loop until it ends: no request answered, no timer fired.
+    // Every few milliseconds of work it steps aside for a turn of the loop.
+    let yieldedAt = performance.now();
+
     try {
       for (;;) {
+        if (performance.now() - yieldedAt > YIELD_EVERY_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yieldedAt = performance.now();
+        }
         woken = false;
         const open = timeLeft();
         while (open && queue.length > 0 && running.size < concurrency) {
@@ -726,7 +737,7 @@ export class JobEngine {
   ): Promise<ClaimedJob[]> {
     const now = this.config.clock.now();
     const claimed = await this.withRetry(() =>
-      claimJobs(this.db, this.config.database.engine, {
+      claimJobs(this.config.database, {
         worker: this.worker,
         now,
         leaseMs: this.options.leaseMs,
@@ -1022,8 +1033,7 @@ export class JobEngine {
         try {
           lost = await this.withRetry(() =>
             writeCompletions(
-              this.db,
-              this.config.database.engine,
+              this.config.database,
               this.worker,
               batch.map((p) => p.completion),
               this.config.clock.now(),

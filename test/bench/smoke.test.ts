@@ -11,7 +11,8 @@ describe("the benchmark harness (tiny sizes)", () => {
     const expected = [
       "drain, SQLite / davus, concurrency 8",
       "drain, SQLite / davus, concurrency 24",
-      "drain, SQLite / raw better-sqlite3 loop, same writes per job",
+      "drain, SQLite / raw better-sqlite3 loop, same schema and statements",
+      "drain, SQLite / for scale: raw loop on a minimal table (one index)",
       "enqueue, SQLite / davus, one at a time",
       "enqueue, SQLite / davus, batches of 500",
       "commit to start, SQLite / davus inline-first, p50",

@@ -33,6 +33,35 @@ function outcomeTasks() {
 describe.each(engines)("draining the queue ($name)", (engine: TestEngine) => {
   const world = useJobsWorld(engine);
 
+  it("lets timers and requests have the event loop while it drains jobs that never wait", async () => {
+    // Each handler holds the thread for a millisecond and awaits nothing: on SQLite nothing
+    // else in the drain waits on I/O either.
+    const busy = defineTask({
+      name: "demo.busy",
+      payload: item,
+      handler: () => {
+        const until = performance.now() + 1;
+        while (performance.now() < until) {}
+      },
+    });
+    const jobs = world.engine({ tasks: [busy] });
+    await jobs.enqueueMany(
+      busy,
+      Array.from({ length: 60 }, (_, n) => ({ n })),
+    );
+
+    let draining = true;
+    const timerRuns: boolean[] = [];
+    const timer = setInterval(() => timerRuns.push(draining), 1);
+    const drained = await jobs.drain({ concurrency: 4 });
+    draining = false;
+    clearInterval(timer);
+
+    expect(drained.counts.succeeded).toBe(60);
+    // 60 ms of handlers in a row; the drain steps aside every 10 ms or so.
+    expect(timerRuns.filter((during) => during).length).toBeGreaterThanOrEqual(2);
+  });
+
   it("answers with each job's outcome, counts per outcome, and the due jobs remaining", async () => {
     const { ok, flaky, broken } = outcomeTasks();
     const jobs = world.engine({ tasks: [ok, flaky, broken] });

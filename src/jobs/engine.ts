@@ -151,6 +151,9 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 const WAKE_CHANNEL = "davus_jobs";
 const ANALYZE_AFTER_ROWS = 5_000;
 const PRUNE_BATCH = 500;
+/** How much work, in handler time per slot, a claim takes at once; and its most jobs. */
+const CLAIM_AHEAD_MS = 50;
+const MAX_CLAIM = 500;
 /** Longest a drain runs before it lets the event loop answer requests and fire timers. */
 const YIELD_EVERY_MS = 10;
 
@@ -472,8 +475,21 @@ export class JobEngine {
     let exhausted = false;
     let claiming: Promise<void> | undefined;
     let claimError: unknown;
+    // Each claim takes about CLAIM_AHEAD_MS of work, judged by the handlers seen so far in
+    // this drain: quick jobs come in large batches (one round trip for hundreds), slow ones
+    // a few at a time, so that one instance does not sit on jobs another could run.
+    let handled = 0;
+    let handlerMs = 0;
+    const batchFloor = Math.max(concurrency, this.options.batchSize);
+    const batchSize = () => {
+      if (handled === 0) return batchFloor;
+      const perJobMs = Math.max(handlerMs / handled, 0.01);
+      const ahead = Math.ceil((concurrency * CLAIM_AHEAD_MS) / perJobMs);
+      return Math.min(MAX_CLAIM, Math.max(batchFloor, ahead));
+    };
+    let want = batchFloor;
     const claimMore = () => {
-      const want = Math.max(concurrency, this.options.batchSize);
+      want = batchSize();
       claiming = this.claim(want, wanted, trigger)
         .then((claimed) => {
           queue.push(...claimed);
@@ -505,14 +521,20 @@ export class JobEngine {
         while (open && queue.length > 0 && running.size < concurrency) {
           const job = queue.shift() as ClaimedJob;
           running.add(job.id);
-          const final = this.execute(job, trigger, false, () => free(job.id));
+          const startedAt = performance.now();
+          const final = this.execute(job, trigger, false, () => {
+            handled++;
+            handlerMs += performance.now() - startedAt;
+            free(job.id);
+          });
           final.then(() => free(job.id));
           finals.set(job.id, final);
         }
 
         // Claim the next batch while this one runs, so that slots never wait on a claim.
         const canClaim = open && !exhausted && !claiming && (!wanted || wanted.length > 0);
-        if (canClaim && queue.length < concurrency) claimMore();
+        // The next claim leaves while half of this one is still queued.
+        if (canClaim && queue.length < Math.max(concurrency, want / 2)) claimMore();
 
         if (running.size === 0 && !claiming && (queue.length === 0 || !open)) break;
         if (!open && !claiming) break;

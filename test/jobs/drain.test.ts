@@ -33,6 +33,50 @@ function outcomeTasks() {
 describe.each(engines)("draining the queue ($name)", (engine: TestEngine) => {
   const world = useJobsWorld(engine);
 
+  it("claims quick jobs hundreds at a time, and slow ones a few at a time", async () => {
+    // Every handler moves the clock on, so the jobs of one claim share their claim time
+    // (jobs.started_at) and each claim has its own.
+    const quick = defineTask({
+      name: "demo.quick",
+      payload: item,
+      handler: () => world.clock.advance(1),
+    });
+    const slow = defineTask({
+      name: "demo.slow",
+      payload: item,
+      handler: async () => {
+        world.clock.advance(1);
+        await sleep(20);
+      },
+    });
+    const claims = async (task: string) => {
+      const rows = await world.database.db
+        .selectFrom("jobs")
+        .select("started_at")
+        .distinct()
+        .where("task", "=", task)
+        .execute();
+      return rows.length;
+    };
+    const jobs = world.engine({ tasks: [quick, slow], batchSize: 10 });
+
+    await jobs.enqueueMany(
+      quick,
+      Array.from({ length: 2_000 }, (_, n) => ({ n })),
+    );
+    expect((await jobs.drain({ concurrency: 4 })).counts.succeeded).toBe(2_000);
+    await jobs.enqueueMany(
+      slow,
+      Array.from({ length: 40 }, (_, n) => ({ n })),
+    );
+    expect((await jobs.drain({ concurrency: 4 })).counts.succeeded).toBe(40);
+
+    // 2,000 quick jobs in batches of 10 would take 200 claims; they grow to 500 at most.
+    expect(await claims("demo.quick")).toBeLessThan(40);
+    // Slow jobs (20 ms each, four slots, 50 ms of work claimed ahead): ten at a time.
+    expect(await claims("demo.slow")).toBeGreaterThanOrEqual(4);
+  });
+
   it("lets timers and requests have the event loop while it drains jobs that never wait", async () => {
     // Each handler holds the thread for a millisecond and awaits nothing: on SQLite nothing
     // else in the drain waits on I/O either.

@@ -15,6 +15,9 @@ import { describeCost, generateWorkflows } from "../schedules/workflow.js";
 import { serveUntilSignalled } from "../serve.js";
 import { runDemo } from "./demo.js";
 
+/** Problems printed for one CSV file; a file bad throughout would otherwise flood the terminal. */
+const ISSUES_SHOWN = 100;
+
 const USAGE = `davus: background work for the Davus backend
 
 Usage:
@@ -110,7 +113,13 @@ async function runCommand(
       clock,
       partial: values.partial === true,
     });
-    for (const issue of result.issues) print(`${file}: ${formatIssue(issue)}`);
+    for (const issue of result.issues.slice(0, ISSUES_SHOWN))
+      print(`${file}: ${formatIssue(issue)}`);
+    if (result.issues.length > ISSUES_SHOWN) {
+      print(
+        `${file}: ${result.issues.length - ISSUES_SHOWN} more problem(s) not shown; the first ${ISSUES_SHOWN} are above.`,
+      );
+    }
     if (!result.applied) {
       print(
         `${file}: ${result.issues.length} problem(s); nothing was imported. Fix them, or pass --partial to import the good records.`,

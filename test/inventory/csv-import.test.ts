@@ -452,6 +452,24 @@ describe("davus products import", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("prints the first 100 problems of a file bad throughout, and how many more there are", async () => {
+    const file = path.join(dir, "products.csv");
+    const bad = Array.from({ length: 150 }, (_, n) => `SKU-${n},Produto ${n},un,-1,2`);
+    fs.writeFileSync(file, [HEADER, ...bad, ""].join("\n"));
+
+    const { code, printed } = await run(["products", "import", file]);
+
+    expect(code).toBe(1);
+    expect(printed).toHaveLength(102);
+    expect(printed[0]).toBe(`${file}: line 2, column quantity ("-1"): must not be negative`);
+    expect(printed[99]).toBe(`${file}: line 101, column quantity ("-1"): must not be negative`);
+    expect(printed[100]).toBe(`${file}: 50 more problem(s) not shown; the first 100 are above.`);
+    expect(printed[101]).toBe(
+      `${file}: 150 problem(s); nothing was imported. Fix them, or pass --partial to import the good records.`,
+    );
+    expect(await productsInDatabase()).toBe(0);
+  });
+
   it("prints the line and column of a bad cell, exits 1 and imports nothing", async () => {
     const file = path.join(dir, "products.csv");
     fs.writeFileSync(

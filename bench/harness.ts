@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { z } from "zod";
+import * as z from "zod";
 import { systemClock } from "../src/clock.js";
 import type { DatabaseConfig } from "../src/config.js";
 import { type Database, openDatabase } from "../src/db/database.js";

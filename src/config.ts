@@ -1,5 +1,5 @@
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The one place that reads the environment. Every variable is validated here, so a bad

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { z } from "zod";
+import * as z from "zod";
 import type { Clock } from "../clock.js";
 import type { Schema } from "../db/schema.js";
 import { defineTask, type TaskDefinition } from "../jobs/task.js";

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { z } from "zod";
+import type * as z from "zod";
 import type { Schema } from "../db/schema.js";
 import type { Logger } from "../logger.js";
 

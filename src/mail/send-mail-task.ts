@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { defineTask, type TaskDefinition } from "../jobs/task.js";
 import type { Mailer, MailMessage } from "./mailer.js";
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+import * as z from "zod";
 import { FakeClock } from "../../src/clock.js";
 import { defineTask } from "../../src/jobs/task.js";
 import type { Service } from "../../src/runtime.js";

@@ -82,6 +82,17 @@ export function defineSchedule(name: string, options: ScheduleOptions): Schedule
     );
   }
 
+  // The last answer of `next` and the times it holds for: every time in [from, slot) has
+  // `slot` as its next slot. /health/ and each tick ask for the same slot again and again,
+  // and a time-zone aware cron search costs far more than this comparison.
+  let known: { from: number; slot: number } | undefined;
+  const next = (time: number): number | undefined => {
+    if (known && time >= known.from && time < known.slot) return known.slot;
+    const slot = cron.nextRun(new Date(time))?.getTime();
+    known = slot === undefined ? undefined : { from: time, slot };
+    return slot;
+  };
+
   return {
     name,
     cron: options.cron,
@@ -92,20 +103,18 @@ export function defineSchedule(name: string, options: ScheduleOptions): Schedule
     catchUpLimit: options.catchUpLimit ?? 10,
     lateAfterMs: options.lateAfterMs ?? 2 * 3_600_000,
     workflow: options.workflow ?? name.replace(/\./g, "-"),
-    nextSlot(time) {
-      return cron.nextRun(new Date(time))?.getTime();
-    },
+    nextSlot: next,
     slotsBetween(after, until, keep) {
       const slots: number[] = [];
       let total = 0;
       // Bounded: a minutely schedule left alone for a week has about 10,000 slots.
       for (let cursor = after; total < MAX_SLOTS_SCANNED; ) {
-        const next = cron.nextRun(new Date(cursor))?.getTime();
-        if (next === undefined || next > until) break;
+        const slot = next(cursor);
+        if (slot === undefined || slot > until) break;
         total++;
-        slots.push(next);
+        slots.push(slot);
         if (slots.length > keep) slots.shift();
-        cursor = next;
+        cursor = slot;
       }
       // The scan stopped at its bound before `until`: the newest slots come from a search
       // backwards instead, so that `latest` is the real latest after a very long gap.

@@ -256,9 +256,10 @@ export class Scheduler {
         lastTriggerAt = state.last_trigger_at;
       }
       const since = state?.last_slot_at ?? now;
-      const waiting = schedule.slotsBetween(since, now, 0);
       const firstWaiting = schedule.nextSlot(since);
       const overdue = firstWaiting !== undefined && firstWaiting + schedule.lateAfterMs < now;
+      // Counting the waiting slots walks them one by one: only an overdue schedule needs it.
+      const waiting = overdue ? schedule.slotsBetween(since, now, 0).total : 0;
       const next = schedule.nextSlot(now);
       schedules.push({
         name: schedule.name,
@@ -271,7 +272,7 @@ export class Scheduler {
         nextSlot: next === undefined ? null : iso(next),
         overdue,
         overdueSince: overdue && firstWaiting !== undefined ? iso(firstWaiting) : null,
-        overdueSlots: overdue ? waiting.total : 0,
+        overdueSlots: waiting,
       });
     }
     return {

@@ -1,3 +1,4 @@
+import { Cron } from "croner";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineTask } from "../../src/jobs/task.js";
@@ -44,6 +45,32 @@ describe("a weekday schedule at 07:00 in São Paulo", () => {
     ["Monday a minute before the slot", "2026-03-09T09:59:00Z"],
   ])("answers Monday 10:00 UTC as the next slot after %s", (_when, time) => {
     expect(iso(weekdays.nextSlot(Date.parse(time)))).toBe("2026-03-09T10:00:00.000Z");
+  });
+});
+
+describe("the next slot, asked again and again", () => {
+  it("is what a fresh search finds, whatever order the times come in", () => {
+    const hourly = schedule("30 * * * *", "America/New_York");
+    const reference = new Cron("30 * * * *", { timezone: "America/New_York", paused: true });
+    // Times across the spring-forward night: each slot exactly, a millisecond either side,
+    // and times in between, asked forwards, then backwards, then in a fixed shuffle.
+    const start = Date.parse("2026-03-07T23:00:00Z");
+    const times: number[] = [];
+    for (let minute = 0; minute < 2 * 24 * 60; minute += 7) {
+      const time = start + minute * MINUTE;
+      times.push(time, time - 1, time + 1);
+    }
+    const slots = hourly.slotsBetween(start, start + 2 * 24 * 60 * MINUTE, 100).slots;
+    expect(slots.length).toBeGreaterThan(40);
+    for (const slot of slots) times.push(slot, slot - 1, slot + 1);
+    const shuffled = times.map((time, n) => ({ time, key: (n * 7919) % 1009 }));
+    shuffled.sort((a, b) => a.key - b.key);
+    const asked = [...times, ...[...times].reverse(), ...shuffled.map((entry) => entry.time)];
+
+    const wrong = asked.filter(
+      (time) => hourly.nextSlot(time) !== reference.nextRun(new Date(time))?.getTime(),
+    );
+    expect(wrong).toEqual([]);
   });
 });
 

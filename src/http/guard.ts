@@ -37,17 +37,83 @@ export function clientAddress(c: Context, trustProxy: boolean): string {
   }
 }
 
+type Refusal = { status: 401 | 403; error: string; message: string };
+
 /**
  * Lets a request through with a valid key (`Authorization: Api-Key <key>` or `Bearer <key>`)
- * or a valid signature (`X-Davus-Signature`). Failures are counted per client address, and
- * an address with too many is refused with 429 before anything else is checked.
+ * or a valid signature (`X-Davus-Signature`). Failures are counted per client address; an
+ * address with too many gets 429 for its failures until the window has passed, while a
+ * valid call from it still goes through, so that a stranger behind the same address as the
+ * cron cannot lock the cron out.
  */
 export function requireTrigger(options: GuardOptions): MiddlewareHandler {
   const { keys, rawKeys, limiter, database, clock, logger, trustProxy } = options;
 
+  const check = async (c: Context, now: number): Promise<Refusal | undefined> => {
+    const signature = c.req.header("x-davus-signature");
+    if (signature !== undefined) {
+      const verdict = await verifyTrigger({
+        header: signature,
+        body: await c.req.text(),
+        keys: rawKeys,
+        now,
+        db: database.db,
+      });
+      if (verdict === "ok") return undefined;
+      if (verdict === "malformed") {
+        return {
+          status: 401,
+          error: "malformed_signature",
+          message: "X-Davus-Signature must be t=<unix seconds>,v1=<64 hex digits>.",
+        };
+      }
+      if (verdict === "expired") {
+        return {
+          status: 401,
+          error: "expired_signature",
+          message:
+            "The signature's time is more than 5 minutes from the server's; sign each request anew.",
+        };
+      }
+      if (verdict === "replayed") {
+        return {
+          status: 401,
+          error: "replayed_signature",
+          message: "This signature was used before; sign each request anew.",
+        };
+      }
+      return {
+        status: 403,
+        error: "invalid_signature",
+        message: "The signature does not match the body with any current key.",
+      };
+    }
+
+    const verdict = keys.checkHeader(c.req.header("authorization"));
+    if (verdict === "ok") return undefined;
+    if (verdict === "missing") {
+      return {
+        status: 401,
+        error: "missing_credentials",
+        message: "Send the header Authorization: Api-Key <key>.",
+      };
+    }
+    if (verdict === "malformed") {
+      return {
+        status: 401,
+        error: "malformed_credentials",
+        message: "The Authorization header must be Api-Key <key> or Bearer <key>.",
+      };
+    }
+    return { status: 403, error: "invalid_key", message: "The key is not valid." };
+  };
+
   return async (c, next) => {
     const address = clientAddress(c, trustProxy);
     const now = clock.now();
+    const refusal = await check(c, now);
+    if (refusal === undefined) return next();
+
     const wait = limiter.retryAfter(address, now);
     if (wait > 0) {
       logger.info({ address }, "authentication refused: too many failures");
@@ -61,63 +127,13 @@ export function requireTrigger(options: GuardOptions): MiddlewareHandler {
         { "Retry-After": String(wait) },
       );
     }
-
-    const fail = (status: 401 | 403, error: string, message: string) => {
-      limiter.fail(address, now);
-      logger.info({ address, error }, "authentication failed");
-      return errorResponse(c, status, { error, message }, status === 401 ? CHALLENGE : undefined);
-    };
-
-    const signature = c.req.header("x-davus-signature");
-    if (signature !== undefined) {
-      const check = await verifyTrigger({
-        header: signature,
-        body: await c.req.text(),
-        keys: rawKeys,
-        now,
-        db: database.db,
-      });
-      if (check === "ok") return next();
-      if (check === "malformed") {
-        return fail(
-          401,
-          "malformed_signature",
-          "X-Davus-Signature must be t=<unix seconds>,v1=<64 hex digits>.",
-        );
-      }
-      if (check === "expired") {
-        return fail(
-          401,
-          "expired_signature",
-          "The signature's time is more than 5 minutes from the server's; sign each request anew.",
-        );
-      }
-      if (check === "replayed") {
-        return fail(
-          401,
-          "replayed_signature",
-          "This signature was used before; sign each request anew.",
-        );
-      }
-      return fail(
-        403,
-        "invalid_signature",
-        "The signature does not match the body with any current key.",
-      );
-    }
-
-    const check = keys.checkHeader(c.req.header("authorization"));
-    if (check === "ok") return next();
-    if (check === "missing") {
-      return fail(401, "missing_credentials", "Send the header Authorization: Api-Key <key>.");
-    }
-    if (check === "malformed") {
-      return fail(
-        401,
-        "malformed_credentials",
-        "The Authorization header must be Api-Key <key> or Bearer <key>.",
-      );
-    }
-    return fail(403, "invalid_key", "The key is not valid.");
+    limiter.fail(address, now);
+    logger.info({ address, error: refusal.error }, "authentication failed");
+    return errorResponse(
+      c,
+      refusal.status,
+      { error: refusal.error, message: refusal.message },
+      refusal.status === 401 ? CHALLENGE : undefined,
+    );
   };
 }

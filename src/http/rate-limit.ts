@@ -1,7 +1,7 @@
 /**
  * Counts failed authentications per client address in a sliding window. An address over the
- * limit is refused until its oldest failure leaves the window. Valid calls are never counted
- * or slowed; only a blocked address is refused, before its key is even looked at.
+ * limit has its failures answered with 429 until its oldest failure leaves the window. Valid
+ * calls are never counted, slowed or refused.
  */
 export class FailureLimiter {
   private readonly failures = new Map<string, number[]>();

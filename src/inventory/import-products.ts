@@ -10,6 +10,7 @@ export interface ImportIssue {
   /** The line of the file the bad record starts on. */
   line: number;
   column: Column | "header" | "record";
+  /** The cell as found, cut to its first 60 characters when longer. */
   value: string;
   message: string;
 }
@@ -44,6 +45,14 @@ const SKU = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const NUMBER = /^\d{1,12}([.,]\d{1,6})?$/;
+const DIGITS = /^\d+([.,]\d+)?$/;
+const SHOWN_CHARACTERS = 60;
+
+/** A cell as an issue shows it: a 50 MB cell must not become a 50 MB error message. */
+function excerpt(value: string): string {
+  if (value.length <= SHOWN_CHARACTERS) return value;
+  return `${value.slice(0, SHOWN_CHARACTERS)}… (${value.length} characters)`;
+}
 
 /**
  * Upsert products by SKU from CSV text. By default a file with any bad record changes
@@ -149,7 +158,12 @@ export function readProducts(csv: string): {
     rows: [],
     records: records.length - 1,
     issues: [
-      { line: header.line, column: "header" as const, value: header.fields.join(","), message },
+      {
+        line: header.line,
+        column: "header" as const,
+        value: excerpt(header.fields.join(",")),
+        message,
+      },
     ],
   });
   const position = new Map<string, number>();
@@ -173,7 +187,7 @@ export function readProducts(csv: string): {
     const before = issues.length;
     const cell = (column: Column) => record.fields[position.get(column) as number];
     const report = (column: Column | "record", value: string, message: string) =>
-      issues.push({ line: record.line, column, value, message });
+      issues.push({ line: record.line, column, value: excerpt(value), message });
 
     if (record.fields.length !== names.length) {
       report(
@@ -212,11 +226,12 @@ export function readProducts(csv: string): {
     const amount = (column: "quantity" | "min_quantity") => {
       const value = (cell(column) ?? "").trim();
       if (!NUMBER.test(value)) {
-        report(
-          column,
-          value,
-          value.startsWith("-") ? "must not be negative" : "expected a number such as 12 or 12.5",
-        );
+        let message = "expected a number such as 12 or 12.5";
+        if (value === "") message = "must not be empty; write 0 for none";
+        else if (value.startsWith("-")) message = "must not be negative";
+        else if (DIGITS.test(value))
+          message = "expected at most 12 digits before the decimal point and 6 after it";
+        report(column, value, message);
         return 0;
       }
       return Number(value.replace(",", "."));

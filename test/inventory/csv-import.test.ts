@@ -6,7 +6,11 @@ import { runCli } from "../../src/cli/commands.js";
 import { FakeClock } from "../../src/clock.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
 import { CsvSyntaxError, parseCsv } from "../../src/inventory/csv.js";
-import { type ImportIssue, importProducts } from "../../src/inventory/import-products.js";
+import {
+  formatIssue,
+  type ImportIssue,
+  importProducts,
+} from "../../src/inventory/import-products.js";
 import { countProducts } from "../../src/inventory/products.js";
 import { engines, migratedDatabase } from "../support/databases.js";
 
@@ -234,6 +238,8 @@ describe.each(engines)("importProducts on $name", (engine) => {
       "A-4,Sal,kg,-3,1",
       "A-5,Sal,kg,1",
       'A-6,"Sal\u0007",kg,1,1',
+      "A-7,Sal,kg,,1",
+      "A-8,Sal,kg,0.0000001,1",
     ].join("\n");
 
     const result = await importCsv(csv);
@@ -248,7 +254,27 @@ describe.each(engines)("importProducts on $name", (engine) => {
       [5, "must not be negative"],
       [6, "expected 5 fields, found 4"],
       [7, "must not contain line breaks or other control characters"],
+      [8, "must not be empty; write 0 for none"],
+      [9, "expected at most 12 digits before the decimal point and 6 after it"],
     ]);
+  });
+
+  it("shows at most 60 characters of a huge cell, and how long it was", async () => {
+    const name = "x".repeat(5_000_000);
+    const csv = [HEADER, `A-1,${name},kg,1,1`].join("\n");
+
+    const result = await importCsv(csv);
+
+    expect(result.issues).toEqual([
+      {
+        line: 2,
+        column: "name",
+        value: `${"x".repeat(60)}… (5000000 characters)`,
+        message: "expected at most 200 characters, found 5000000",
+      },
+    ]);
+    expect(formatIssue(result.issues[0] as ImportIssue).length).toBeLessThan(200);
+    expect(await countProducts(database.db)).toBe(0);
   });
 
   it("reports a name with a line break on the line where its record starts", async () => {

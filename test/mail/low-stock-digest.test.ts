@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/logger.js";
 import { createMailer } from "../../src/mail/mailer.js";
 import {
+  DIGEST_MAX_LINES,
   type DigestLine,
   renderLowStockDigest,
 } from "../../src/mail/templates/low-stock-digest.js";
@@ -52,6 +53,36 @@ describe("renderLowStockDigest", () => {
       expect(digest.text).toContain(`- ${sku} | Farinha | 2 kg (mínimo 10 kg)`);
       expect(digest.html).toContain(`>${sku}</td>`);
     }
+  });
+
+  it("lists the first 500 products of 84,000 and counts the rest, staying small enough to send", () => {
+    const lines = Array.from({ length: 84_000 }, (_, n) => line(`P-${n}`));
+
+    const digest = renderLowStockDigest(lines, "2026-03-05");
+
+    expect(DIGEST_MAX_LINES).toBe(500);
+    expect(digest.subject).toBe("[Davus] Estoque baixo: 84000 produtos em 05/03/2026");
+    expect(digest.text).toContain("- P-499 | Farinha");
+    expect(digest.text).not.toContain("- P-500 |");
+    expect(digest.html).toContain(">P-499</td>");
+    expect(digest.html).not.toContain(">P-500</td>");
+    const more =
+      "Mais 83500 produtos estão no estoque mínimo ou abaixo dele e não cabem nesta mensagem.";
+    expect(digest.text).toContain(more);
+    expect(digest.html).toContain(`<p>${more}</p>`);
+    // Under 1 MB even with 200-character names; servers often refuse 10 MB or more.
+    expect(digest.text.length + digest.html.length).toBeLessThan(300_000);
+  });
+
+  it("says nothing of more products when all fit", () => {
+    const digest = renderLowStockDigest(
+      Array.from({ length: 500 }, (_, n) => line(`P-${n}`)),
+      "2026-03-05",
+    );
+
+    expect(digest.text).toContain("- P-499 | Farinha");
+    expect(digest.text).not.toContain("Mais ");
+    expect(digest.html).not.toContain("Mais ");
   });
 
   it("formats quantities the Brazilian way, with a decimal comma", () => {

@@ -17,9 +17,17 @@ export interface Digest {
 const number = new Intl.NumberFormat("pt-BR", { maximumFractionDigits: 3 });
 
 /**
+ * The most products a digest lists. A catalogue imported with wrong minimums can put tens of
+ * thousands of products below them; listed in full, that digest grows past what SMTP servers
+ * accept (often 10 to 25 MB) and would fail every day. The rest are counted, not listed.
+ */
+export const DIGEST_MAX_LINES = 500;
+
+/**
  * The daily low-stock digest, in Portuguese. Product data never reaches a header: the
  * subject holds only the count and the date, and every value is escaped in the HTML and
- * kept to one line in the text.
+ * kept to one line in the text. The first DIGEST_MAX_LINES products are listed (the lines
+ * come furthest below the minimum first), and the others counted.
  */
 export function renderLowStockDigest(lines: DigestLine[], date: string): Digest {
   const count = lines.length;
@@ -27,7 +35,15 @@ export function renderLowStockDigest(lines: DigestLine[], date: string): Digest 
   const subject = `[Davus] Estoque baixo: ${count} ${noun} em ${formatDate(date)}`;
   const intro = `${count} ${noun} ${count === 1 ? "está" : "estão"} no estoque mínimo ou abaixo dele em ${formatDate(date)}. Os mais abaixo do mínimo vêm primeiro.`;
 
-  const rows = lines.map((line) => ({
+  const left = Math.max(0, count - DIGEST_MAX_LINES);
+  const more =
+    left === 0
+      ? []
+      : [
+          `Mais ${left} ${left === 1 ? "produto está" : "produtos estão"} no estoque mínimo ou abaixo dele e não ${left === 1 ? "cabe" : "cabem"} nesta mensagem.`,
+        ];
+
+  const rows = lines.slice(0, DIGEST_MAX_LINES).map((line) => ({
     sku: oneLine(line.sku),
     name: oneLine(line.name),
     unit: oneLine(line.unit),
@@ -42,6 +58,7 @@ export function renderLowStockDigest(lines: DigestLine[], date: string): Digest 
       (row) =>
         `- ${row.sku} | ${row.name} | ${row.quantity} ${row.unit} (mínimo ${row.minimum} ${row.unit})`,
     ),
+    ...more.flatMap((sentence) => ["", sentence]),
     "",
     "Mensagem automática do Davus. Para mudar quem a recebe, ajuste LOW_STOCK_ALERT_EMAILS.",
     "",
@@ -64,6 +81,7 @@ export function renderLowStockDigest(lines: DigestLine[], date: string): Digest 
         `<tr>${cell(row.sku)}${cell(row.name)}${cell(row.quantity, "right")}${cell(row.minimum, "right")}${cell(row.unit)}</tr>`,
     ),
     "</tbody></table>",
+    ...more.map((sentence) => `<p>${escapeHtml(sentence)}</p>`),
     '<p style="color:#666;font-size:small">Mensagem automática do Davus.</p>',
     "</body></html>",
   ].join("\n");

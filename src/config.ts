@@ -130,6 +130,12 @@ const environmentSchema = z.object({
       .string()
       .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, {
         error: "expected sqlite:PATH or a postgres:// URL",
+        abort: true,
+      })
+      // The value is never quoted back: it may hold a password.
+      .refine((url) => url.startsWith("sqlite:") || URL.canParse(url), {
+        error:
+          "expected a postgres:// URL that parses, such as postgres://user:password@host:5432/name (a password with @, : or / in it must be percent-encoded)",
       })
       .optional(),
   ),

@@ -6,6 +6,7 @@ import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
 import { migrate } from "./db/migrations.js";
+import { AppError, describeError } from "./errors.js";
 import { buildApp } from "./http/app.js";
 import { createCheckLowStockTask, dailyLowStockSchedule } from "./inventory/daily-check.js";
 import { JobEngine, type JobEngineOptions } from "./jobs/engine.js";
@@ -35,6 +36,32 @@ export interface RuntimeOptions {
   schedules?: Schedule[];
 }
 
+/**
+ * Open the database of DATABASE_URL and check that it answers, or fail with a message that
+ * names the variable and the database (never its password).
+ */
+export async function connectDatabase(config: Pick<Config, "database">): Promise<Database> {
+  const unreachable = (label: string, error: unknown) =>
+    new AppError(
+      "database_unreachable",
+      `Could not reach the database of DATABASE_URL (${label}): ${describeError(error)}`,
+    );
+  let database: Database;
+  try {
+    database = openDatabase(config.database);
+  } catch (error) {
+    const label = config.database.engine === "sqlite" ? config.database.url : "postgres";
+    throw unreachable(label, error);
+  }
+  try {
+    await database.ping(10_000);
+  } catch (error) {
+    await database.close().catch(() => {});
+    throw unreachable(database.label, error);
+  }
+  return database;
+}
+
 /** Everything but the HTTP server: the database (migrated), the mailer and the engine. */
 export interface Runtime {
   config: Config;
@@ -51,7 +78,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  const database = openDatabase(config.database);
+  const database = await connectDatabase(config);
   try {
     const migrated = await migrate(database);
     if (migrated.applied.length > 0)
@@ -127,12 +154,21 @@ export async function startService(options: RuntimeOptions): Promise<Service> {
   const { config, logger } = runtime;
   const app = buildApp(runtime);
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-      resolve(started as Server),
-    ) as Server;
-    started.once("error", reject);
-  });
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const started = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+        resolve(started as Server),
+      ) as Server;
+      started.once("error", reject);
+    });
+  } catch (error) {
+    await runtime.close(0);
+    throw new AppError(
+      "listen_failed",
+      `Could not listen on HOST ${config.host}, PORT ${config.port}: ${describeError(error)}`,
+    );
+  }
   const port = (server.address() as AddressInfo).port;
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const url = `http://${shownHost}:${port}`;

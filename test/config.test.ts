@@ -325,6 +325,15 @@ describe("loadConfig secrets", () => {
     expect(error.message).not.toContain("db-password-77aa");
   });
 
+  it("refuses a postgres:// URL that does not parse, without showing its password", () => {
+    const error = configErrorOf({ DATABASE_URL: "postgres://davus:pw-91zz@[::1:5432/davus" });
+
+    expect(error.problems).toEqual([
+      'DATABASE_URL: expected a postgres:// URL that parses, such as postgres://user:password@host:5432/name (a password with @, : or / in it must be percent-encoded) (got "postgres://…")',
+    ]);
+    expect(error.message).not.toContain("pw-91zz");
+  });
+
   it.each(["postgress://davus:s3cr/et@127.0.0.1/db", "pg://davus:p@ss@127.0.0.1/db"])(
     "shows only the scheme of a refused URL, whatever its password holds (%s)",
     (url) => {

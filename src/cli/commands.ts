@@ -4,13 +4,12 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { recordAudit } from "../audit/audit-log.js";
 import { loadConfig } from "../config.js";
-import { openDatabase } from "../db/database.js";
 import { migrate } from "../db/migrations.js";
 import { AppError } from "../errors.js";
 import { decodeCsv, formatIssue, importProducts } from "../inventory/import-products.js";
 import { runLowStockCheck } from "../inventory/low-stock.js";
 import { createLogger } from "../logger.js";
-import { openRuntime, type Runtime, SERVICE_SCHEDULES } from "../runtime.js";
+import { connectDatabase, openRuntime, type Runtime, SERVICE_SCHEDULES } from "../runtime.js";
 import { describeCost, generateWorkflows } from "../schedules/workflow.js";
 import { serveUntilSignalled } from "../serve.js";
 import { runDemo } from "./demo.js";
@@ -56,7 +55,7 @@ export async function runCli(
 
   const config = loadConfig();
   if (command === "migrate") {
-    const database = openDatabase(config.database);
+    const database = await connectDatabase(config);
     try {
       const result = await migrate(database);
       print(

@@ -44,12 +44,24 @@ export function buildApp(deps: AppDeps): Hono<Env> {
     }),
   );
   app.onError(handleError(logger));
-  app.notFound((c) =>
-    errorResponse(c, 404, {
+  app.notFound((c) => {
+    const allowed = methodsFor(app, c.req.path);
+    if (allowed.length > 0) {
+      return errorResponse(
+        c,
+        405,
+        {
+          error: "method_not_allowed",
+          message: `${c.req.path} answers ${allowed.join(", ")}, not ${c.req.method}.`,
+        },
+        { Allow: allowed.join(", ") },
+      );
+    }
+    return errorResponse(c, 404, {
       error: "not_found",
       message: `No route for ${c.req.method} ${c.req.path}.`,
-    }),
-  );
+    });
+  });
 
   const guard = requireTrigger({
     keys: new KeyRing(config.cronApiKeys),
@@ -288,6 +300,19 @@ function requestLog(logger: Logger): MiddlewareHandler<Env> {
     if (status >= 500) logger.error(fields, "request");
     else logger.info(fields, "request");
   };
+}
+
+/** The methods the app's routes answer for `path` (with or without its trailing slash). */
+function methodsFor(app: Hono<Env>, path: string): string[] {
+  const wanted = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL") continue;
+    const pattern = new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}$`);
+    if (pattern.test(wanted)) methods.add(route.method);
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods];
 }
 
 /** `?budget=` in seconds, or the default; refuses anything but a number from 1 to 300. */

@@ -229,12 +229,28 @@ describe.each(engines)("HTTP API on $name", (engine) => {
 
   describe("errors", () => {
     it("answers an unknown path with 404 and a JSON error code", async () => {
-      const response = await api.request("/api/v1/jobs/nothing-here");
+      const response = await api.request("/api/v2/nothing-here");
 
       expect(response.status).toBe(404);
       expect(await errorBodyOf(response)).toEqual({
         error: "not_found",
-        message: "No route for GET /api/v1/jobs/nothing-here.",
+        message: "No route for GET /api/v2/nothing-here.",
+      });
+    });
+
+    it.each([
+      ["GET", "/api/v1/jobs/tick/", "POST"],
+      ["DELETE", "/api/v1/jobs/check-stock", "POST"],
+      ["POST", "/health/", "GET, HEAD"],
+      ["PUT", "/api/v1/jobs/", "GET, HEAD"],
+    ])("answers %s %s with 405 and Allow: %s", async (method, pathname, allow) => {
+      const response = await api.request(pathname, { method });
+
+      expect(response.status).toBe(405);
+      expect(response.headers.get("allow")).toBe(allow);
+      expect(await errorBodyOf(response)).toEqual({
+        error: "method_not_allowed",
+        message: `${pathname.replace(/\/$/, "")} answers ${allow}, not ${method}.`,
       });
     });
 

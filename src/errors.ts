@@ -43,7 +43,8 @@ export function describeError(thrown: unknown): string {
   let current: unknown = thrown;
   for (let depth = 0; current !== undefined && depth < 4; depth++) {
     const error = toError(current);
-    if (!parts.includes(error.message)) parts.push(error.message);
+    // A cause whose text the message already quotes adds nothing.
+    if (!parts.some((part) => part.includes(error.message))) parts.push(error.message);
     current = error.cause === current ? undefined : error.cause;
   }
   return parts.join(": caused by: ");

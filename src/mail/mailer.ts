@@ -83,7 +83,8 @@ export function createMailer(options: MailerOptions): Mailer {
 function createSmtpMailer({ config, logger, tlsCa }: MailerOptions): Mailer {
   // One pooled transport for the process: connections are reused across messages.
   // `secure` is implicit TLS (465); `requireTLS` insists on STARTTLS (587, 2525) and fails
-  // rather than sending in clear when the server does not offer it.
+  // rather than sending in clear when the server does not offer it. With a login it is
+  // always on: the password never crosses the network in clear.
   let transport: Transporter | undefined;
   const open = (): Transporter =>
     (transport ??= loadNodemailer().createTransport({
@@ -92,7 +93,7 @@ function createSmtpMailer({ config, logger, tlsCa }: MailerOptions): Mailer {
       host: config.host,
       port: config.port,
       secure: config.useSsl,
-      requireTLS: config.useTls,
+      requireTLS: config.useTls || (config.user !== undefined && !config.useSsl),
       ...(config.user ? { auth: { user: config.user, pass: config.password ?? "" } } : {}),
       connectionTimeout: config.timeoutMs,
       greetingTimeout: config.timeoutMs,

@@ -61,6 +61,13 @@ export function classifySmtpError(thrown: unknown, target: SmtpTarget): AppError
       { status: 502, retryable: true, cause: thrown },
     );
   }
+  if (/STARTTLS/.test(detail) && !target.useSsl) {
+    return new AppError(
+      "smtp_no_starttls",
+      `Could not deliver through ${where}: the server offers no STARTTLS, and neither a login nor a message (with EMAIL_USE_TLS) is sent in clear. Use a port with STARTTLS (587 or 2525), or implicit TLS on 465 with EMAIL_USE_SSL=true.`,
+      { status: 502, retryable: true, cause: thrown },
+    );
+  }
   if (code === "ETLS" || /wrong version number|SSL routines|certificate|handshake/i.test(detail)) {
     const hint = target.useSsl
       ? " EMAIL_USE_SSL means implicit TLS (port 465); for STARTTLS on 587 or 2525 set EMAIL_USE_TLS=true instead."

@@ -53,6 +53,11 @@ export interface TestSmtpOptions {
   certificate: { key: string; cert: string };
   /** When set, the server requires this login, over TLS only. */
   auth?: { user: string; pass: string };
+  /**
+   * False: offer no STARTTLS, and take a login in clear (recorded in `logins`), as a badly
+   * set up relay would.
+   */
+  startTls?: boolean;
 }
 
 /**
@@ -61,13 +66,15 @@ export interface TestSmtpOptions {
  */
 export class TestSmtpServer {
   readonly received: ReceivedMail[] = [];
+  /** The user names of the logins tried, and whether each came over TLS. */
+  readonly logins: { user: string; secure: boolean }[] = [];
   port = 0;
   private server: SMTPServer | undefined;
 
   constructor(private readonly options: TestSmtpOptions) {}
 
   async start(port = this.port): Promise<number> {
-    const { certificate, auth } = this.options;
+    const { certificate, auth, startTls = true } = this.options;
     const server = new SMTPServer({
       secure: false,
       key: certificate.key,
@@ -75,8 +82,10 @@ export class TestSmtpServer {
       logger: false,
       closeTimeout: 100,
       authOptional: auth === undefined,
-      allowInsecureAuth: false,
-      onAuth: (credentials, _session, callback) => {
+      allowInsecureAuth: !startTls,
+      disabledCommands: startTls ? [] : ["STARTTLS"],
+      onAuth: (credentials, session, callback) => {
+        this.logins.push({ user: credentials.username ?? "", secure: session.secure });
         if (auth && credentials.username === auth.user && credentials.password === auth.pass) {
           callback(null, { user: credentials.username });
         } else {

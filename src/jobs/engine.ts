@@ -579,7 +579,7 @@ export class JobEngine {
 
     if (claimError !== undefined && outcomes.length === 0) throw claimError;
     if (!options.jobIds) await this.pruneIfDue();
-    const remaining = await this.withRetry(() => countDue(this.db, this.config.clock.now()));
+    const remaining = await this.withRetry(() => countDue(this.database, this.config.clock.now()));
     return {
       outcomes,
       counts: countOutcomes(outcomes),

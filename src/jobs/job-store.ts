@@ -429,11 +429,21 @@ export async function insertRuns(db: Db, runs: Insertable<JobRunsTable>[]): Prom
 }
 
 /** Jobs that a drain could take now. */
-export async function countDue(db: Db, now: number): Promise<number> {
+export async function countDue(database: Database, now: number): Promise<number> {
+  if (database.exclusive) {
+    // SQLite's planner reads a count without ORDER BY as a scan of the whole table, finished
+    // jobs included (1 ms per 10,000 rows, on every tick); the partial index holds only the
+    // waiting ones.
+    return database.exclusive((connection) => {
+      const due = connection.prepare(COUNT_DUE).get(now) as { count: number };
+      const expired = connection.prepare(COUNT_EXPIRED).get(now) as { count: number };
+      return due.count + expired.count;
+    });
+  }
   const count = async (where: ReturnType<typeof sql>) => {
     const result = await sql<{
       count: number;
-    }>`select count(*) as count from jobs where ${where}`.execute(db);
+    }>`select count(*) as count from jobs where ${where}`.execute(database.db);
     return Number(result.rows[0]?.count ?? 0);
   };
   return (
@@ -441,6 +451,11 @@ export async function countDue(db: Db, now: number): Promise<number> {
     (await count(sql`status = 'running' and locked_until < ${now}`))
   );
 }
+
+const COUNT_DUE = `select count(*) as count from jobs indexed by jobs_due
+  where status in ('queued', 'failed') and run_at <= ?`;
+const COUNT_EXPIRED = `select count(*) as count from jobs indexed by jobs_leases
+  where status = 'running' and locked_until < ?`;
 
 /** Put a dead job back in the queue with a fresh set of attempts. */
 export async function retryDeadJob(db: Db, id: number, now: number): Promise<Job | undefined> {

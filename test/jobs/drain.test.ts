@@ -132,6 +132,38 @@ describe.each(engines)("draining the queue ($name)", (engine: TestEngine) => {
     expect(next.remaining).toBe(3);
   });
 
+  it("counts as remaining the due jobs and those whose lease expired, not finished or held ones", async () => {
+    const { ok } = outcomeTasks();
+    const jobs = world.engine({ tasks: [ok] });
+    await jobs.enqueueMany(
+      ok,
+      Array.from({ length: 50 }, (_, n) => ({ n })),
+    );
+    await jobs.drain();
+    const [expired, held, due] = await jobs.enqueueMany(ok, [{ n: 51 }, { n: 52 }, { n: 53 }], {
+      runAt: world.clock.now() + 60_000,
+    });
+    const now = world.clock.now();
+    const lease = (id: number | undefined, lockedUntil: number) =>
+      world.database.db
+        .updateTable("jobs")
+        .set({ status: "running", locked_by: "gone", locked_until: lockedUntil, run_at: now })
+        .where("id", "=", id as number)
+        .execute();
+    await lease(expired, now - 1);
+    await lease(held, now + 60_000);
+    await world.database.db
+      .updateTable("jobs")
+      .set({ run_at: now })
+      .where("id", "=", due as number)
+      .execute();
+
+    const drained = await jobs.drain({ budgetMs: 0 });
+
+    expect(drained.outcomes).toEqual([]);
+    expect(drained.remaining).toBe(2);
+  });
+
   it("stops at its budget with remaining above 0, and a later drain finishes the rest", async () => {
     const probe = new ConcurrencyProbe();
     const ranTimes = new Map<number, number>();

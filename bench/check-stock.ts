@@ -4,10 +4,13 @@
  *
  * Statements are counted by a Kysely plugin on the engine's database handle
  * (`db.withPlugin`), which sees every query built or written with `sql` through that handle:
- * the low-stock query, the digest's enqueue, the claim and the outcome. Transaction control
- * (BEGIN, COMMIT) goes to the driver below the plugins and is not counted.
+ * the low-stock query and the digest's enqueue. On SQLite the engine runs its claims,
+ * completions and counts straight on the connection (`Database.exclusive`); those are
+ * counted as each prepared statement runs. Transaction control (BEGIN, COMMIT) is not
+ * counted on either engine.
  */
 import { Writable } from "node:stream";
+import type SqliteDatabase from "better-sqlite3";
 import { type KyselyPlugin, sql } from "kysely";
 import { createAuditTask } from "../src/audit/audit-log.js";
 import { systemClock } from "../src/clock.js";
@@ -27,6 +30,31 @@ export interface CheckStockFigures {
   statements: number;
   /** Statements the audit line wrote after the check returned. */
   afterwards: number;
+}
+
+/** The statement, with each run, get, all or iterate counted as one statement sent. */
+function countRuns(
+  statement: SqliteDatabase.Statement,
+  counter: StatementCounter,
+): SqliteDatabase.Statement {
+  return new Proxy(statement, {
+    get(target, property) {
+      const value = Reflect.get(target, property);
+      if (typeof value !== "function") return value;
+      if (
+        property === "run" ||
+        property === "get" ||
+        property === "all" ||
+        property === "iterate"
+      ) {
+        return (...args: unknown[]) => {
+          counter.count++;
+          return value.apply(target, args);
+        };
+      }
+      return value.bind(target);
+    },
+  });
 }
 
 /** Counts the statements that pass through the handle it is plugged into. */
@@ -62,6 +90,18 @@ export async function checkStock(
 
     const counter = new StatementCounter();
     const counted: Database = { ...database, db: database.db.withPlugin(counter) };
+    // The engine's busiest SQLite statements go straight to the connection (`exclusive`),
+    // past the plugin: count each run of them too.
+    const exclusive = database.exclusive;
+    if (exclusive) {
+      counted.exclusive = (work) =>
+        exclusive((connection) =>
+          work({
+            ...connection,
+            prepare: (text) => countRuns(connection.prepare(text), counter),
+          }),
+        );
+    }
     const mailer = createMailer({
       config: consoleEmail,
       logger: createLogger("silent"),

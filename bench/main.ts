@@ -527,7 +527,7 @@ async function checkStockSection(
           measure: `${engine.name}, SQL statements`,
           value: figures.statements,
           unit: "statements",
-          note: `counted by a Kysely plugin on the engine's handle; BEGIN/COMMIT not counted; the audit line adds ${figures.afterwards} after the answer`,
+          note: `each statement sent, through Kysely or (SQLite) the engine's prepared statements; BEGIN/COMMIT not counted; the audit line adds ${figures.afterwards} after the answer`,
         },
       );
     } finally {

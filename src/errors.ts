@@ -47,5 +47,10 @@ export function describeError(thrown: unknown): string {
     if (!parts.some((part) => part.includes(error.message))) parts.push(error.message);
     current = error.cause === current ? undefined : error.cause;
   }
-  return parts.join(": caused by: ");
+  let text = parts[0] ?? "";
+  for (const part of parts.slice(1)) {
+    // A message that ends a sentence is followed by a new one, not by a colon.
+    text += text.endsWith(".") ? ` Caused by: ${part}` : `: caused by: ${part}`;
+  }
+  return text;
 }

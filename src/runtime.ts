@@ -174,7 +174,12 @@ export async function startService(options: RuntimeOptions): Promise<Service> {
   const url = `http://${shownHost}:${port}`;
   runtime.jobs.start();
   logger.info(
-    { url, database: runtime.database.label, mail: config.email.backend },
+    {
+      url,
+      listening: `${config.host}:${port}`,
+      database: runtime.database.label,
+      mail: config.email.backend,
+    },
     "service started",
   );
 

@@ -212,7 +212,12 @@ async function generateWorkflowFiles(args: string[], print: Print): Promise<numb
     const file = path.join(dir, workflow.file);
     const current = await fs.readFile(file, "utf8").catch(() => undefined);
     if (values.check) {
-      if (current !== workflow.content) {
+      if (current === undefined) {
+        stale++;
+        print(
+          `${file} is missing: run davus workflow generate from the project's root (or pass --dir)`,
+        );
+      } else if (current !== workflow.content) {
         stale++;
         print(`${path.relative(process.cwd(), file)} is out of date: run davus workflow generate`);
       }

@@ -64,7 +64,7 @@ export function classifySmtpError(thrown: unknown, target: SmtpTarget): AppError
   if (/STARTTLS/.test(detail) && !target.useSsl) {
     return new AppError(
       "smtp_no_starttls",
-      `Could not deliver through ${where}: the server offers no STARTTLS, and neither a login nor a message (with EMAIL_USE_TLS) is sent in clear. Use a port with STARTTLS (587 or 2525), or implicit TLS on 465 with EMAIL_USE_SSL=true.`,
+      `Could not deliver through ${where}: the server offers no STARTTLS, and with a login (EMAIL_HOST_USER) or EMAIL_USE_TLS=true nothing is sent in clear. Use a port with STARTTLS (587 or 2525), or implicit TLS on 465 with EMAIL_USE_SSL=true.`,
       { status: 502, retryable: true, cause: thrown },
     );
   }

@@ -62,7 +62,7 @@ describe("an SMTP login without EMAIL_USE_TLS", () => {
       );
 
     expect(failure).toBe(
-      `Could not deliver through SMTP server 127.0.0.1:${port}: the server offers no STARTTLS, and neither a login nor a message (with EMAIL_USE_TLS) is sent in clear. Use a port with STARTTLS (587 or 2525), or implicit TLS on 465 with EMAIL_USE_SSL=true.`,
+      `Could not deliver through SMTP server 127.0.0.1:${port}: the server offers no STARTTLS, and with a login (EMAIL_HOST_USER) or EMAIL_USE_TLS=true nothing is sent in clear. Use a port with STARTTLS (587 or 2525), or implicit TLS on 465 with EMAIL_USE_SSL=true.`,
     );
     expect(smtp.logins).toEqual([]);
     expect(smtp.received).toEqual([]);

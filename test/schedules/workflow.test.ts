@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli/commands.js";
 import { SERVICE_SCHEDULES } from "../../src/runtime.js";
 import { defineSchedule } from "../../src/schedules/schedule.js";
 import { describeCost, generateWorkflows, utcTriggers } from "../../src/schedules/workflow.js";
@@ -35,6 +36,23 @@ describe("davus workflow generate", () => {
         const result = await run("node_modules/.bin/action-validator", [file]);
         expect(result.stdout).toBe("");
       }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--check says a workflow is missing, with where it looked, rather than out of date", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "davus-wf-missing-"));
+    const printed: string[] = [];
+    try {
+      const status = await runCli(["workflow", "generate", "--check", "--dir", dir], (line) =>
+        printed.push(line),
+      );
+
+      expect(status).toBe(1);
+      expect(printed[0]).toBe(
+        `${path.join(dir, "daily_checks.yml")} is missing: run davus workflow generate from the project's root (or pass --dir)`,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

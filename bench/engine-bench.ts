@@ -7,6 +7,7 @@ import { type CrossProcessLatency, measureCrossProcess } from "./cross-process.j
 import {
   type BenchDatabase,
   deferred,
+  enqueueRates,
   freshSqlite,
   noopEngine,
   percentile,
@@ -47,15 +48,12 @@ export async function enqueueThroughput(
   // No inline-first run, so only the enqueue is measured.
   const bench = await noopEngine(target, { inlineFirstLimit: 0 });
   try {
-    let started = performance.now();
-    for (let n = 0; n < one; n++) await bench.jobs.enqueue(bench.task, { n });
-    const oneRate = one / ((performance.now() - started) / 1000);
-
-    const payloads = Array.from({ length: batch }, (_, n) => ({ n }));
-    started = performance.now();
-    await bench.jobs.enqueueMany(bench.task, payloads);
-    const batchRate = batch / ((performance.now() - started) / 1000);
-    return { one: oneRate, batch: batchRate };
+    // The batch goes in one call: enqueueMany stores 500 a statement itself.
+    return await enqueueRates(
+      { one, batch, perCall: batch },
+      (payload) => bench.jobs.enqueue(bench.task, payload),
+      (payloads) => bench.jobs.enqueueMany(bench.task, payloads),
+    );
   } finally {
     await bench.close();
   }
@@ -216,12 +214,12 @@ function sqlitePath(target: BenchDatabase): string {
 }
 
 /** Run `measure` `runs` times, each on a fresh database; the values in the order measured. */
-export async function measureRuns(
+export async function measureRuns<Figures>(
   runs: number,
   fresh: () => Promise<BenchDatabase>,
-  measure: (target: BenchDatabase) => Promise<number>,
-): Promise<number[]> {
-  const values: number[] = [];
+  measure: (target: BenchDatabase) => Promise<Figures>,
+): Promise<Figures[]> {
+  const values: Figures[] = [];
   for (let run = 0; run < runs; run++) {
     const target = await fresh();
     try {

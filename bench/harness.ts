@@ -155,6 +155,29 @@ export async function warmPool(pool: pg.Pool, size: number): Promise<void> {
   for (const client of clients) client.release();
 }
 
+/**
+ * Jobs per second of enqueueing `one` jobs one at a time (each its own commit), then `batch`
+ * jobs in calls of `perCall` payloads. Each payload is `{ n }`.
+ */
+export async function enqueueRates(
+  counts: { one: number; batch: number; perCall: number },
+  addOne: (payload: { n: number }) => Promise<unknown>,
+  addMany: (payloads: { n: number }[]) => Promise<unknown>,
+): Promise<{ one: number; batch: number }> {
+  const { one, batch, perCall } = counts;
+  let started = performance.now();
+  for (let n = 0; n < one; n++) await addOne({ n });
+  const oneRate = one / ((performance.now() - started) / 1000);
+
+  started = performance.now();
+  for (let from = 0; from < batch; from += perCall) {
+    const size = Math.min(perCall, batch - from);
+    await addMany(Array.from({ length: size }, (_, i) => ({ n: from + i })));
+  }
+  const batchRate = batch / ((performance.now() - started) / 1000);
+  return { one: oneRate, batch: batchRate };
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);

@@ -176,37 +176,33 @@ async function sqliteSection(sizes: Sizes, rows: Row[], log: (line: string) => v
     });
   }
 
+  // A raw loop's jobs per second, set against this project's drain at each concurrency.
+  const loopRow = async (
+    measure: string,
+    loop: (count: number) => Promise<number>,
+    extra: Pick<Row, "target"> | Pick<Row, "note">,
+  ) => {
+    const runs = await measureRuns(sizes.runs, freshSqlite, () => loop(sizes.drainJobs));
+    const value = median(runs);
+    rows.push({
+      section: "drain, SQLite",
+      measure,
+      value,
+      unit: "jobs/s",
+      runs,
+      ratios: CONCURRENCIES.map((c) => ({
+        ours: `davus c${c}`,
+        value: (drained[c] as number) / value,
+      })),
+      ...extra,
+    });
+  };
   log(`SQLite: raw better-sqlite3 loop over ${sizes.drainJobs} jobs ...`);
-  const rawRuns = await measureRuns(sizes.runs, freshSqlite, () => rawSqliteLoop(sizes.drainJobs));
-  const raw = median(rawRuns);
-  rows.push({
-    section: "drain, SQLite",
-    measure: "raw better-sqlite3 loop, same schema and statements",
-    value: raw,
-    unit: "jobs/s",
-    runs: rawRuns,
-    ratios: CONCURRENCIES.map((c) => ({
-      ours: `davus c${c}`,
-      value: (drained[c] as number) / raw,
-    })),
+  await loopRow("raw better-sqlite3 loop, same schema and statements", rawSqliteLoop, {
     target: "davus ÷ raw >= 0.5",
   });
-
   log(`SQLite: minimal-table loop over ${sizes.drainJobs} jobs ...`);
-  const minimalRuns = await measureRuns(sizes.runs, freshSqlite, () =>
-    minimalSqliteLoop(sizes.drainJobs),
-  );
-  const minimal = median(minimalRuns);
-  rows.push({
-    section: "drain, SQLite",
-    measure: "for scale: raw loop on a minimal table (one index)",
-    value: minimal,
-    unit: "jobs/s",
-    runs: minimalRuns,
-    ratios: CONCURRENCIES.map((c) => ({
-      ours: `davus c${c}`,
-      value: (drained[c] as number) / minimal,
-    })),
+  await loopRow("for scale: raw loop on a minimal table (one index)", minimalSqliteLoop, {
     note: "no lease index, no run-history index, fewer columns: what the schema itself costs",
   });
 
@@ -614,30 +610,12 @@ async function httpSection(sizes: Sizes, quick: boolean, rows: Row[], log: (line
   );
 }
 
-/** Run `measure` once per run, each on a fresh database that is dropped afterwards. */
-async function freshRuns<Figures>(
-  sizes: Sizes,
-  fresh: () => Promise<BenchDatabase>,
-  measure: (target: BenchDatabase) => Promise<Figures>,
-): Promise<Figures[]> {
-  const runs: Figures[] = [];
-  for (let run = 0; run < sizes.runs; run++) {
-    const target = await fresh();
-    try {
-      runs.push(await measure(target));
-    } finally {
-      await target.drop();
-    }
-  }
-  return runs;
-}
-
 async function enqueueRuns(
   sizes: Sizes,
   fresh: () => Promise<BenchDatabase>,
   measure: (target: BenchDatabase) => Promise<{ one: number; batch: number }>,
 ): Promise<{ one: number; batch: number }> {
-  const runs = await freshRuns(sizes, fresh, measure);
+  const runs = await measureRuns(sizes.runs, fresh, measure);
   return { one: median(runs.map((r) => r.one)), batch: median(runs.map((r) => r.batch)) };
 }
 
@@ -646,7 +624,7 @@ async function latencyRuns(
   fresh: () => Promise<BenchDatabase>,
   measure: (target: BenchDatabase) => Promise<{ p50: number; p99: number }>,
 ): Promise<{ p50: number; p99: number }> {
-  const runs = await freshRuns(sizes, fresh, measure);
+  const runs = await measureRuns(sizes.runs, fresh, measure);
   return { p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) };
 }
 

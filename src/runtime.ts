@@ -4,7 +4,7 @@ import { serve } from "@hono/node-server";
 import { createAuditTask } from "./audit/audit-log.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { Config } from "./config.js";
-import { type Database, openDatabase } from "./db/database.js";
+import { type Database, describePostgresUrl, openDatabase } from "./db/database.js";
 import { migrate } from "./db/migrations.js";
 import { AppError, describeError } from "./errors.js";
 import { buildApp } from "./http/app.js";
@@ -50,7 +50,10 @@ export async function connectDatabase(config: Pick<Config, "database">): Promise
   try {
     database = openDatabase(config.database);
   } catch (error) {
-    const label = config.database.engine === "sqlite" ? config.database.url : "postgres";
+    const label =
+      config.database.engine === "sqlite"
+        ? config.database.url
+        : describePostgresUrl(config.database.url);
     throw unreachable(label, error);
   }
   try {

@@ -8,6 +8,7 @@ import { type CrossProcessLatency, measureCrossProcess } from "../cross-process.
 import {
   type BenchDatabase,
   deferred,
+  enqueueRates,
   percentile,
   vacuumAnalyze,
   waitUntilNone,
@@ -116,21 +117,13 @@ export async function graphileEnqueue(
   one: number,
   batch: number,
 ): Promise<{ one: number; batch: number }> {
-  return withUtils(target, async (utils) => {
-    let started = performance.now();
-    for (let n = 0; n < one; n++) await utils.addJob(TASK, { n });
-    const oneRate = one / ((performance.now() - started) / 1000);
-
-    started = performance.now();
-    for (let from = 0; from < batch; from += 500) {
-      const size = Math.min(500, batch - from);
-      await utils.addJobs(
-        Array.from({ length: size }, (_, i) => ({ identifier: TASK, payload: { n: from + i } })),
-      );
-    }
-    const batchRate = batch / ((performance.now() - started) / 1000);
-    return { one: oneRate, batch: batchRate };
-  });
+  return withUtils(target, (utils) =>
+    enqueueRates(
+      { one, batch, perCall: 500 },
+      (payload) => utils.addJob(TASK, payload),
+      (payloads) => utils.addJobs(payloads.map((payload) => ({ identifier: TASK, payload }))),
+    ),
+  );
 }
 
 /**

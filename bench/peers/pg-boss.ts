@@ -12,6 +12,7 @@ import { type ConstructorOptions, PgBoss, type WorkOptions } from "pg-boss";
 import {
   type BenchDatabase,
   deferred,
+  enqueueRates,
   percentile,
   vacuumAnalyze,
   waitUntilNone,
@@ -115,21 +116,17 @@ export async function bossEnqueue(
   const { boss, errors } = await startBoss(target, { supervise: false });
   try {
     await boss.createQueue(QUEUE);
-    let started = performance.now();
-    for (let n = 0; n < one; n++) await boss.send(QUEUE, { n });
-    const oneRate = one / ((performance.now() - started) / 1000);
-
-    started = performance.now();
-    for (let from = 0; from < batch; from += 500) {
-      const size = Math.min(500, batch - from);
-      await boss.insert(
-        QUEUE,
-        Array.from({ length: size }, (_, i) => ({ data: { n: from + i } })),
-      );
-    }
-    const batchRate = batch / ((performance.now() - started) / 1000);
+    const rates = await enqueueRates(
+      { one, batch, perCall: 500 },
+      (payload) => boss.send(QUEUE, payload),
+      (payloads) =>
+        boss.insert(
+          QUEUE,
+          payloads.map((data) => ({ data })),
+        ),
+    );
     if (errors.length > 0) throw new Error(`pg-boss reported: ${String(errors[0])}`);
-    return { one: oneRate, batch: batchRate };
+    return rates;
   } finally {
     await boss.stop({ graceful: true, timeout: 5_000 });
   }

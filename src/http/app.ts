@@ -44,8 +44,11 @@ export function buildApp(deps: AppDeps): Hono<Env> {
     }),
   );
   app.onError(handleError(logger));
+  let allowedMethods: ((path: string) => string[]) | undefined;
   app.notFound((c) => {
-    const allowed = methodsFor(app, c.req.path);
+    // Read the routes at the first miss, once every route is registered.
+    allowedMethods ??= methodsByPath(app);
+    const allowed = allowedMethods(c.req.path);
     if (allowed.length > 0) {
       return errorResponse(
         c,
@@ -302,17 +305,22 @@ function requestLog(logger: Logger): MiddlewareHandler<Env> {
   };
 }
 
-/** The methods the app's routes answer for `path` (with or without its trailing slash). */
-function methodsFor(app: Hono<Env>, path: string): string[] {
-  const wanted = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  const methods = new Set<string>();
-  for (const route of app.routes) {
-    if (route.method === "ALL") continue;
-    const pattern = new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}$`);
-    if (pattern.test(wanted)) methods.add(route.method);
-  }
-  if (methods.has("GET")) methods.add("HEAD");
-  return [...methods];
+/** The methods the app's routes answer for a path (with or without its trailing slash). */
+function methodsByPath(app: Hono<Env>): (path: string) => string[] {
+  const routes = app.routes
+    .filter((route) => route.method !== "ALL")
+    .map((route) => ({
+      method: route.method,
+      pattern: new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}$`),
+    }));
+  return (path) => {
+    const wanted = path.length > 1 ? path.replace(/\/+$/, "") : path;
+    const methods = new Set(
+      routes.filter((route) => route.pattern.test(wanted)).map((route) => route.method),
+    );
+    if (methods.has("GET")) methods.add("HEAD");
+    return [...methods];
+  };
 }
 
 /** `?budget=` in seconds, or the default; refuses anything but a number from 1 to 300. */

@@ -3,10 +3,10 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Clock } from "../clock.js";
 import type { Database } from "../db/database.js";
 import type { Logger } from "../logger.js";
-import type { KeyRing } from "./auth.js";
+import type { KeyCheck, KeyRing } from "./auth.js";
 import { errorResponse } from "./http-errors.js";
 import type { FailureLimiter } from "./rate-limit.js";
-import { verifyTrigger } from "./signature.js";
+import { type SignatureCheck, verifyTrigger } from "./signature.js";
 
 export interface GuardOptions {
   keys: KeyRing;
@@ -39,6 +39,44 @@ export function clientAddress(c: Context, trustProxy: boolean): string {
 
 type Refusal = { status: 401 | 403; error: string; message: string };
 
+const SIGNATURE_REFUSALS: Record<Exclude<SignatureCheck, "ok">, Refusal> = {
+  malformed: {
+    status: 401,
+    error: "malformed_signature",
+    message: "X-Davus-Signature must be t=<unix seconds>,v1=<64 hex digits>.",
+  },
+  expired: {
+    status: 401,
+    error: "expired_signature",
+    message:
+      "The signature's time is more than 5 minutes from the server's; sign each request anew.",
+  },
+  replayed: {
+    status: 401,
+    error: "replayed_signature",
+    message: "This signature was used before; sign each request anew.",
+  },
+  invalid: {
+    status: 403,
+    error: "invalid_signature",
+    message: "The signature does not match the body with any current key.",
+  },
+};
+
+const KEY_REFUSALS: Record<Exclude<KeyCheck, "ok">, Refusal> = {
+  missing: {
+    status: 401,
+    error: "missing_credentials",
+    message: "Send the header Authorization: Api-Key <key>.",
+  },
+  malformed: {
+    status: 401,
+    error: "malformed_credentials",
+    message: "The Authorization header must be Api-Key <key> or Bearer <key>.",
+  },
+  wrong: { status: 403, error: "invalid_key", message: "The key is not valid." },
+};
+
 /**
  * Lets a request through with a valid key (`Authorization: Api-Key <key>` or `Bearer <key>`)
  * or a valid signature (`X-Davus-Signature`). Failures are counted per client address; an
@@ -59,53 +97,10 @@ export function requireTrigger(options: GuardOptions): MiddlewareHandler {
         now,
         db: database.db,
       });
-      if (verdict === "ok") return undefined;
-      if (verdict === "malformed") {
-        return {
-          status: 401,
-          error: "malformed_signature",
-          message: "X-Davus-Signature must be t=<unix seconds>,v1=<64 hex digits>.",
-        };
-      }
-      if (verdict === "expired") {
-        return {
-          status: 401,
-          error: "expired_signature",
-          message:
-            "The signature's time is more than 5 minutes from the server's; sign each request anew.",
-        };
-      }
-      if (verdict === "replayed") {
-        return {
-          status: 401,
-          error: "replayed_signature",
-          message: "This signature was used before; sign each request anew.",
-        };
-      }
-      return {
-        status: 403,
-        error: "invalid_signature",
-        message: "The signature does not match the body with any current key.",
-      };
+      return verdict === "ok" ? undefined : SIGNATURE_REFUSALS[verdict];
     }
-
     const verdict = keys.checkHeader(c.req.header("authorization"));
-    if (verdict === "ok") return undefined;
-    if (verdict === "missing") {
-      return {
-        status: 401,
-        error: "missing_credentials",
-        message: "Send the header Authorization: Api-Key <key>.",
-      };
-    }
-    if (verdict === "malformed") {
-      return {
-        status: 401,
-        error: "malformed_credentials",
-        message: "The Authorization header must be Api-Key <key> or Bearer <key>.",
-      };
-    }
-    return { status: 403, error: "invalid_key", message: "The key is not valid." };
+    return verdict === "ok" ? undefined : KEY_REFUSALS[verdict];
   };
 
   return async (c, next) => {
